@@ -101,3 +101,25 @@ func TestNATSClusterRoutesMessages(t *testing.T) {
 		}
 	}
 }
+
+func TestEndpointsFileRoundTrip(t *testing.T) {
+	t.Setenv(devcluster.HomeEnv, t.TempDir())
+	p, err := devcluster.EndpointsPath()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := devcluster.ReadEndpoints(p); err != devcluster.ErrNoDevCluster {
+		t.Fatalf("missing file: got %v, want ErrNoDevCluster", err)
+	}
+	want := devcluster.Endpoints{Etcd: []string{"http://127.0.0.1:1"}, NATS: "nats://127.0.0.1:2", Coordinator: "127.0.0.1:3", Token: "t"}
+	if err := devcluster.WriteEndpoints(p, want); err != nil {
+		t.Fatal(err)
+	}
+	got, err := devcluster.ReadEndpoints(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Etcd[0] != want.Etcd[0] || got.NATS != want.NATS || got.Coordinator != want.Coordinator || got.Token != want.Token {
+		t.Fatalf("round trip: got %+v want %+v", got, want)
+	}
+}

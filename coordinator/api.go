@@ -1,0 +1,66 @@
+package coordinator
+
+import (
+	"context"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	pb "github.com/latexblend/latexblend/proto/latexblend/v1"
+	"github.com/latexblend/latexblend/service"
+)
+
+// ConceptsPrefix is the concept registry in etcd: ConceptsPrefix + <name>.
+const ConceptsPrefix = service.KeyRoot + "concepts/"
+
+// api implements the Coordinator gRPC service. Methods not implemented yet answer
+// codes.Unimplemented through the embedded type.
+type api struct {
+	pb.UnimplementedCoordinatorServer
+	c *Coordinator
+}
+
+// registerAPI registers the Coordinator gRPC service on the node's server.
+func registerAPI(c *Coordinator) {
+	pb.RegisterCoordinatorServer(c.node.GRPC.Server, &api{c: c})
+}
+
+var roleToProto = map[service.Role]pb.Role{
+	service.RoleCoordinator: pb.Role_ROLE_COORDINATOR,
+	service.RoleTrainer:     pb.Role_ROLE_TRAINER,
+	service.RoleSampler:     pb.Role_ROLE_SAMPLER,
+}
+
+// MemberToProto converts an etcd member record to its API form.
+func MemberToProto(m service.Member) *pb.Member {
+	return &pb.Member{
+		Role: roleToProto[m.Role], Id: m.ID, Address: m.Address, MetricsAddress: m.MetricsAddr,
+		Capacity: int32(m.Capacity), QueueDepth: int32(m.QueueDepth), Version: m.Version,
+		BaseModelId: m.BaseModelID, BaseModel: m.BaseModel, Started: timestamppb.New(m.Started),
+	}
+}
+
+func (a *api) ClusterStatus(ctx context.Context, _ *pb.ClusterStatusRequest) (*pb.ClusterStatusResponse, error) {
+	cli := a.c.node.Etcd
+	members, err := service.ListMembers(ctx, cli)
+	if err != nil {
+		return nil, service.ToStatus(err)
+	}
+	leader, err := Leader(ctx, cli)
+	if err != nil {
+		return nil, service.ToStatus(err)
+	}
+	resp := &pb.ClusterStatusResponse{LeaderId: leader}
+	for _, m := range members {
+		resp.Members = append(resp.Members, MemberToProto(m))
+		if m.Role == service.RoleCoordinator && m.ID == leader {
+			resp.LeaderAddress = m.Address
+		}
+	}
+	concepts, err := cli.Get(ctx, ConceptsPrefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		return nil, service.ToStatus(err)
+	}
+	resp.Concepts = int32(concepts.Count)
+	return resp, nil
+}
