@@ -112,7 +112,7 @@ func numpyArange(start, stop, step float64) []float64 {
 	out[1] = start + step
 	delta := out[1] - start
 	for i := 2; i < length; i++ {
-		out[i] = start + float64(i)*delta
+		out[i] = start + float64(float64(i)*delta) // not fused, like numpy's fill loop
 	}
 	return out
 }
