@@ -108,6 +108,14 @@ func TestGoldenAlphasCumprod(t *testing.T) {
 			t.Fatalf("%s: %v", k, err)
 		}
 		expectClose(t, string(k)+" alphas_cumprod", s.AlphasCumprod(), want)
+		// Stricter than the README tolerance: the table reproduces torch's float32 linspace
+		// and double-accumulated cumprod exactly (a naive linspace is 1 ulp off in 4 places).
+		for i, v := range s.AlphasCumprod() {
+			if float32(v) != want[i] {
+				t.Errorf("%s alphas_cumprod[%d] = %v, golden %v (not bit-exact)", k, i, float32(v), want[i])
+				break
+			}
+		}
 	}
 }
 
