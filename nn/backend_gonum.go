@@ -2,4 +2,10 @@
 
 package nn
 
+import "gonum.org/v1/gonum/blas/gonum"
+
 const blasBackend = "gonum (pure Go)"
+
+// backend is the BLAS our own kernels call. gorgonia's built-in ops use gonum's pure-Go
+// implementation by default as well, so both agree without any setup.
+var backend blasImpl = gonum.Implementation{}

@@ -1,0 +1,101 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+
+	G "gorgonia.org/gorgonia"
+)
+
+// activation is an elementwise nonlinearity with its derivative.
+type activation struct {
+	name string
+	f    func(x float64) float64
+	df   func(x float64) float64
+}
+
+var (
+	// geluErf is the exact GELU 0.5·x·(1+erf(x/√2)) used by SDXL's GEGLU and CLIP-bigG.
+	geluErf = activation{
+		name: "GELU",
+		f:    func(x float64) float64 { return 0.5 * x * (1 + math.Erf(x/math.Sqrt2)) },
+		df: func(x float64) float64 {
+			return 0.5*(1+math.Erf(x/math.Sqrt2)) + x*math.Exp(-0.5*x*x)/math.Sqrt(2*math.Pi)
+		},
+	}
+	// quickGELU is x·σ(1.702x), CLIP-L's activation.
+	quickGELU = activation{
+		name: "QuickGELU",
+		f:    func(x float64) float64 { return x * sigmoid(1.702*x) },
+		df: func(x float64) float64 {
+			s := sigmoid(1.702 * x)
+			return s + 1.702*x*s*(1-s)
+		},
+	}
+	// silu is x·σ(x).
+	silu = activation{
+		name: "SiLU",
+		f:    func(x float64) float64 { return x * sigmoid(x) },
+		df: func(x float64) float64 {
+			s := sigmoid(x)
+			return s + x*s*(1-s)
+		},
+	}
+)
+
+func sigmoid(x float64) float64 {
+	if x >= 0 {
+		return 1 / (1 + math.Exp(-x))
+	}
+	e := math.Exp(x)
+	return e / (1 + e)
+}
+
+// GELU is the exact (erf) GELU.
+func (b *Builder) GELU(x *G.Node) (*G.Node, error) { return b.activate(geluErf, x) }
+
+// QuickGELU is x·sigmoid(1.702·x).
+func (b *Builder) QuickGELU(x *G.Node) (*G.Node, error) { return b.activate(quickGELU, x) }
+
+// SiLU is x·sigmoid(x).
+func (b *Builder) SiLU(x *G.Node) (*G.Node, error) { return b.activate(silu, x) }
+
+// Activation applies an activation by its config name: "gelu", "quick_gelu", "silu"/"swish".
+func (b *Builder) Activation(name string, x *G.Node) (*G.Node, error) {
+	switch name {
+	case "gelu":
+		return b.GELU(x)
+	case "quick_gelu":
+		return b.QuickGELU(x)
+	case "silu", "swish":
+		return b.SiLU(x)
+	}
+	return nil, fmt.Errorf("nn: unknown activation %q (want gelu, quick_gelu or silu)", name)
+}
+
+func (b *Builder) activate(a activation, x *G.Node) (*G.Node, error) {
+	grad := func(in G.Nodes, _, dy *G.Node) (G.Nodes, error) {
+		dx, err := backwardOp(a.name+"Grad", kernel{actGradKernel[float32](a), actGradKernel[float64](a)}, x.Shape(), in[0], dy)
+		return G.Nodes{dx}, err
+	}
+	return apply(a.name, kernel{actKernel[float32](a), actKernel[float64](a)}, x.Shape(), b.diffs(x), grad, x)
+}
+
+func actKernel[T float](a activation) func(in [][]T, out []T) error {
+	return func(in [][]T, out []T) error {
+		for i, v := range in[0] {
+			out[i] = T(a.f(float64(v)))
+		}
+		return nil
+	}
+}
+
+func actGradKernel[T float](a activation) func(in [][]T, out []T) error {
+	return func(in [][]T, out []T) error {
+		x, dy := in[0], in[1]
+		for i, v := range x {
+			out[i] = T(a.df(float64(v))) * dy[i]
+		}
+		return nil
+	}
+}
