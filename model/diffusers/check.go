@@ -165,3 +165,16 @@ func Load(src Float32Source, targets []Target, opts CheckOptions) error {
 	}
 	return nil
 }
+
+// CLIPTextBuffers are non-parameter tensors that transformers' CLIP text checkpoints
+// may carry (position_ids, an int64 [1, 77] buffer); a loader ignores them.
+var CLIPTextBuffers = []string{"text_model.embeddings.position_ids"}
+
+// AllowNames returns an AllowUnexpected function accepting exactly the given names.
+func AllowNames(names ...string) func(string) bool {
+	set := make(map[string]bool, len(names))
+	for _, n := range names {
+		set[n] = true
+	}
+	return func(name string) bool { return set[name] }
+}
