@@ -240,8 +240,9 @@ type ConceptJobSpec struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Name the finished concept gets in the bank (see Concept.name for the rules).
 	ConceptName string `protobuf:"bytes,1,opt,name=concept_name,json=conceptName,proto3" json:"concept_name,omitempty"`
-	// The class noun, e.g. "dog" or "teddy bear": letters, digits, spaces, hyphens and apostrophes,
-	// 1-64 bytes, no leading or trailing space.
+	// The class noun, e.g. "dog" or "teddy bear": letters, digits, single spaces,
+	// hyphens and apostrophes, 1-64 bytes, at least one letter, no leading or trailing
+	// space.
 	ClassNoun string `protobuf:"bytes,2,opt,name=class_noun,json=classNoun,proto3" json:"class_noun,omitempty"`
 	// The modifier token that learns the concept. Default "<new1>". No whitespace,
 	// at most 32 bytes, different from the class noun.
