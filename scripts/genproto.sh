@@ -39,7 +39,7 @@ done
 
 mkdir -p "$bin"
 # GOWORK=off: the tools module is built on its own, with its own go.sum.
-(cd "$root/tools" && GOWORK=off GOFLAGS=-mod=readonly go build -o "$bin/" \
+(cd "$root/tools" && GOWORK=off GOFLAGS="-mod=readonly -buildvcs=false" go build -o "$bin/" \
 	google.golang.org/protobuf/cmd/protoc-gen-go \
 	google.golang.org/grpc/cmd/protoc-gen-go-grpc) ||
 	die "building the protoc plugins from tools/go.mod failed"
