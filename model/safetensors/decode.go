@@ -39,8 +39,9 @@ func (f *File) readFloat32(t TensorInfo, dst []float32) error {
 				out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
 			}
 		case F16:
+			table := f16Table()
 			for i := range out {
-				out[i] = f16ToF32(binary.LittleEndian.Uint16(b[2*i:]))
+				out[i] = table[binary.LittleEndian.Uint16(b[2*i:])]
 			}
 		case BF16:
 			for i := range out {

@@ -69,6 +69,9 @@ func parseHeaderJSON(js []byte, dataSize int64) (*Header, error) {
 	if !utf8.Valid(js) {
 		return nil, formatErr("", "header is not valid UTF-8")
 	}
+	if len(js) == 0 || js[0] != '{' {
+		return nil, formatErr("", "header does not start with '{'")
+	}
 	entries, err := splitObject(js)
 	if err != nil {
 		return nil, err
