@@ -303,6 +303,29 @@ func opCases() []opCase {
 		{name: "AddChannelsPerSample", inputs: []namedShape{in("x", 2, 3, 2, 2), in("t", 2, 3)}, build: func(b *Builder, n map[string]*G.Node) (*G.Node, error) {
 			return b.AddChannels(n["x"], n["t"])
 		}},
+		{name: "ChannelsLast", inputs: []namedShape{in("x", 2, 3, 2, 4)}, build: func(b *Builder, n map[string]*G.Node) (*G.Node, error) { return b.ChannelsLast(n["x"]) }},
+		{name: "ChannelsFirst", inputs: []namedShape{in("x", 2, 6, 3)}, build: func(b *Builder, n map[string]*G.Node) (*G.Node, error) { return b.ChannelsFirst(n["x"], 2, 3) }},
+		{name: "GEGLU", inputs: []namedShape{in("x", 2, 3, 8)}, build: func(b *Builder, n map[string]*G.Node) (*G.Node, error) {
+			a, err := b.Chunk(n["x"], 2, 0)
+			if err != nil {
+				return nil, err
+			}
+			g, err := b.Chunk(n["x"], 2, 1)
+			if err != nil {
+				return nil, err
+			}
+			if g, err = b.GELU(g); err != nil {
+				return nil, err
+			}
+			return G.HadamardProd(a, g)
+		}},
+		{name: "GorgoniaConcatChannels", inputs: []namedShape{in("a", 1, 2, 3, 3), in("b", 1, 3, 3, 3)}, build: func(b *Builder, n map[string]*G.Node) (*G.Node, error) {
+			c, err := G.Concat(1, n["a"], n["b"])
+			if err != nil {
+				return nil, err
+			}
+			return b.SiLU(c)
+		}},
 		{name: "Embedding", inputs: []namedShape{in("ids", 2, 5), in("table", 7, 3)}, noGrad: noIDs, fill: ids(7), build: func(b *Builder, n map[string]*G.Node) (*G.Node, error) {
 			return b.Embedding(n["ids"], n["table"], nil)
 		}},
