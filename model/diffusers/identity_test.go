@@ -10,11 +10,19 @@ import (
 	"github.com/latexblend/latexblend/model/safetensors"
 )
 
+// tinySDXLIdentity pins the recipe: nodes running different builds must agree on the
+// identity of the same folder, so a change here is a breaking change (bump
+// identityVersion).
+const tinySDXLIdentity = "959bf3ecff3cea94bed7c0bd303a3120b2eed4c57a082c5fd79fac1b7d2da708"
+
 func TestIdentity(t *testing.T) {
 	src := tinySDXL(t)
 	id, err := Identity(src)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if id != tinySDXLIdentity {
+		t.Errorf("identity of the reference tiny SDXL = %s, want %s", id, tinySDXLIdentity)
 	}
 	if !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(id) {
 		t.Fatalf("identity %q is not 64 hex digits", id)
