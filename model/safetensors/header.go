@@ -144,7 +144,12 @@ func splitObject(js []byte) ([]rawEntry, error) {
 	return out, nil
 }
 
+// parseMetadata decodes "__metadata__"; null is taken as absent, as the reference
+// (an optional map) does.
 func parseMetadata(v json.RawMessage, into map[string]string) error {
+	if string(v) == "null" {
+		return nil
+	}
 	var m map[string]any
 	if err := json.Unmarshal(v, &m); err != nil || m == nil {
 		return formatErr("", "%s is not a JSON object of strings", metadataKey)

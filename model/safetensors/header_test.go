@@ -26,6 +26,7 @@ func TestParseHeaderAccepts(t *testing.T) {
 	}{
 		{"empty object", `{}`, 0, 0},
 		{"metadata only", `{"__metadata__":{"format":"pt"}}`, 0, 0},
+		{"null metadata", `{"__metadata__":null}`, 0, 0},
 		{"padded", `{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}      `, 8, 1},
 		{"scalar", `{"a":{"dtype":"F64","shape":[],"data_offsets":[0,8]}}`, 8, 1},
 		{"zero-size beside others", `{"a":{"dtype":"F32","shape":[0],"data_offsets":[4,4]},"b":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}`, 8, 2},

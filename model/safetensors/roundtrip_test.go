@@ -26,6 +26,9 @@ func TestWriteReadRoundTrip(t *testing.T) {
 	if err := WriteFile(path, tensors, meta); err != nil {
 		t.Fatal(err)
 	}
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o644 {
+		t.Errorf("written file mode %v (%v), want 0644", st.Mode().Perm(), err)
+	}
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)

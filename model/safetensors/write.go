@@ -59,6 +59,11 @@ func WriteFile(path string, tensors []Tensor, metadata map[string]string) (err e
 	if err = w.Flush(); err != nil {
 		return fmt.Errorf("safetensors: writing %s: %w", path, err)
 	}
+	// CreateTemp makes the file 0600; give it the mode an ordinary create would have
+	// so other processes serving the same volume can read it.
+	if err = tmp.Chmod(0o644); err != nil {
+		return fmt.Errorf("safetensors: %w", err)
+	}
 	if err = tmp.Sync(); err != nil {
 		return fmt.Errorf("safetensors: syncing %s: %w", path, err)
 	}
