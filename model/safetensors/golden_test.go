@@ -2,6 +2,9 @@ package safetensors
 
 import (
 	"math"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/latexblend/latexblend/internal/golden"
@@ -61,4 +64,57 @@ func TestReadGoldenFiles(t *testing.T) {
 	if ids[0] != 49406 {
 		t.Errorf("input_ids_1[0,0] = %d, want BOS 49406", ids[0])
 	}
+}
+
+// TestReadEveryGoldenFile opens every safetensors file of the golden folder (written by
+// the reference environment's writer) and reads every tensor with the reader its dtype
+// calls for.
+func TestReadEveryGoldenFile(t *testing.T) {
+	dir := golden.Dir(t)
+	var paths []string
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".safetensors") {
+			paths = append(paths, p)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(paths) == 0 {
+		t.Fatalf("no safetensors files under %s", dir)
+	}
+	tensors := 0
+	for _, p := range paths {
+		f, err := Open(p)
+		if err != nil {
+			t.Errorf("%v", err)
+			continue
+		}
+		for _, info := range f.Tensors() {
+			var n int
+			switch {
+			case info.DType.IsFloat():
+				v, _, err := f.Float32(info.Name)
+				if err != nil {
+					t.Error(err)
+				}
+				n = len(v)
+			case info.DType.IsInt():
+				v, _, err := f.Int64(info.Name)
+				if err != nil {
+					t.Error(err)
+				}
+				n = len(v)
+			default:
+				t.Errorf("%s: tensor %q has dtype %s", p, info.Name, info.DType)
+			}
+			if int64(n) != info.NumElements() {
+				t.Errorf("%s: tensor %q: read %d values, shape %v", p, info.Name, n, info.Shape)
+			}
+			tensors++
+		}
+		f.Close()
+	}
+	t.Logf("read %d tensors from %d files", tensors, len(paths))
 }
