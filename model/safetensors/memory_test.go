@@ -77,3 +77,22 @@ func BenchmarkFloat32(b *testing.B) {
 		})
 	}
 }
+
+func BenchmarkWriteFile(b *testing.B) {
+	const n = 1 << 20
+	vals := make([]float32, n)
+	for i := range vals {
+		vals[i] = float32(i)
+	}
+	path := filepath.Join(b.TempDir(), "bench.safetensors")
+	for _, d := range []DType{F32, F16} {
+		b.Run(string(d), func(b *testing.B) {
+			b.SetBytes(4 * n)
+			for i := 0; i < b.N; i++ {
+				if err := WriteFile(path, []Tensor{{Name: "w", Shape: []int{n}, DType: d, F32: vals}}, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

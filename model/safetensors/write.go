@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"unsafe"
 )
 
 // Tensor is one tensor to write. Data comes from F32 for the float dtypes (F32 when
@@ -178,39 +179,39 @@ func encodeHeader(tensors []Tensor, metadata map[string]string) ([]byte, error) 
 	return js, nil
 }
 
-// encodeData appends the little-endian bytes of one tensor; write errors surface at Flush.
+// encodeData appends the little-endian bytes of one tensor, a chunk at a time; write
+// errors surface at Flush.
 func encodeData(w *bufio.Writer, t Tensor) {
-	var b [8]byte
-	switch t.DType {
-	case F32:
-		for _, v := range t.F32 {
-			binary.LittleEndian.PutUint32(b[:], math.Float32bits(v))
-			w.Write(b[:4])
+	if t.DType == F32 && littleEndianHost && len(t.F32) > 0 {
+		w.Write(unsafe.Slice((*byte)(unsafe.Pointer(&t.F32[0])), 4*len(t.F32)))
+		return
+	}
+	size := int(t.DType.Size())
+	n := len(t.F32)
+	if t.DType == I64 || t.DType == I32 {
+		n = len(t.I64)
+	}
+	buf := make([]byte, 0, min(chunkBytes, n*size))
+	for start := 0; start < n; {
+		end := min(n, start+chunkBytes/size)
+		b := buf[:(end-start)*size]
+		for i := range end - start {
+			switch t.DType {
+			case F32:
+				binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(t.F32[start+i]))
+			case F16:
+				binary.LittleEndian.PutUint16(b[2*i:], f32ToF16(t.F32[start+i]))
+			case BF16:
+				binary.LittleEndian.PutUint16(b[2*i:], f32ToBF16(t.F32[start+i]))
+			case F64:
+				binary.LittleEndian.PutUint64(b[8*i:], math.Float64bits(float64(t.F32[start+i])))
+			case I64:
+				binary.LittleEndian.PutUint64(b[8*i:], uint64(t.I64[start+i]))
+			case I32:
+				binary.LittleEndian.PutUint32(b[4*i:], uint32(t.I64[start+i]))
+			}
 		}
-	case F16:
-		for _, v := range t.F32 {
-			binary.LittleEndian.PutUint16(b[:], f32ToF16(v))
-			w.Write(b[:2])
-		}
-	case BF16:
-		for _, v := range t.F32 {
-			binary.LittleEndian.PutUint16(b[:], f32ToBF16(v))
-			w.Write(b[:2])
-		}
-	case F64:
-		for _, v := range t.F32 {
-			binary.LittleEndian.PutUint64(b[:], math.Float64bits(float64(v)))
-			w.Write(b[:8])
-		}
-	case I64:
-		for _, v := range t.I64 {
-			binary.LittleEndian.PutUint64(b[:], uint64(v))
-			w.Write(b[:8])
-		}
-	case I32:
-		for _, v := range t.I64 {
-			binary.LittleEndian.PutUint32(b[:], uint32(v))
-			w.Write(b[:4])
-		}
+		w.Write(b)
+		start = end
 	}
 }
