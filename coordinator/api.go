@@ -40,6 +40,21 @@ func MemberToProto(m service.Member) *pb.Member {
 	}
 }
 
+// MemberFromProto converts an API member back to the etcd record form.
+func MemberFromProto(m *pb.Member) service.Member {
+	out := service.Member{
+		ID: m.Id, Address: m.Address, MetricsAddr: m.MetricsAddress, Capacity: int(m.Capacity),
+		QueueDepth: int(m.QueueDepth), Version: m.Version, BaseModelID: m.BaseModelId, BaseModel: m.BaseModel,
+		Started: m.Started.AsTime(),
+	}
+	for r, p := range roleToProto {
+		if p == m.Role {
+			out.Role = r
+		}
+	}
+	return out
+}
+
 func (a *api) ClusterStatus(ctx context.Context, _ *pb.ClusterStatusRequest) (*pb.ClusterStatusResponse, error) {
 	cli := a.c.node.Etcd
 	members, err := service.ListMembers(ctx, cli)
