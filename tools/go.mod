@@ -1,3 +1,6 @@
+// Module tools pins the protoc plugins that scripts/genproto.sh builds into tools/.bin.
+// It is separate from the main module so that generator dependencies never enter the
+// main module graph. Change a version here only together with regenerating the code.
 module github.com/latexblend/latexblend/tools
 
 go 1.26.0
