@@ -55,4 +55,4 @@ demo: build ## start the dev cluster, show its members, shut it down
 	./scripts/demo.sh
 
 clean: ## remove build outputs
-	rm -rf bin .bin
+	rm -rf bin tools/.bin .demo
