@@ -35,10 +35,15 @@ func FixText(text string) string {
 	return out.String()
 }
 
+// maxFixPasses bounds the fix-until-unchanged loops. ftfy loops without a bound; every
+// real repair converges in a few passes, and the bound keeps a server from spinning on a
+// crafted prompt should some input ever cycle.
+const maxFixPasses = 32
+
 // fixSegment is ftfy's fix_and_explain on one segment: apply every fixer in ftfy's order
 // until a whole pass changes nothing.
 func fixSegment(text string, unescape bool) string {
-	for {
+	for range maxFixPasses {
 		orig := text
 		if unescape {
 			text = unescapeHTML(text)
@@ -57,4 +62,5 @@ func fixSegment(text string, unescape bool) string {
 			return text
 		}
 	}
+	return text
 }

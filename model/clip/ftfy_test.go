@@ -63,7 +63,8 @@ func TestFixText(t *testing.T) {
 
 // FuzzFixText checks that fixing never panics and keeps valid UTF-8 valid.
 func FuzzFixText(f *testing.F) {
-	for _, s := range []string{"", "&amp;", "\x1b[1m", "cafe\u0301", "Ã©", "\u0093x\u0094", "a\r\nb<", "&#xFFFF;"} {
+	for _, s := range []string{"", "&amp;", "\x1b[1m", "cafe\u0301", "Ã©", "\u0093x\u0094", "a\r\nb<", "&#xFFFF;",
+		"â€œquotedâ€\u009d", "cafÃƒÂ©", "voilÃ le", "Ð¿Ñ€Ð¸", "â€\ufffd x", "\xed\xa0\xbd"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -75,4 +76,52 @@ func FuzzFixText(f *testing.F) {
 			t.Fatalf("FixText(%q) = %q is not valid UTF-8", s, got)
 		}
 	})
+}
+
+func TestFixEncoding(t *testing.T) {
+	for _, tc := range []struct{ name, in, want string }{
+		{"UTF-8 read as Latin-1", "sÃ³", "só"},
+		{"lone pair", "Ã³", "ó"},
+		{"twice misread", "cafÃƒÂ©", "café"},
+		{"Windows-1252 curly quotes", "â€œquotedâ€\u009d", "“quoted”"},
+		{"lost byte becomes U+FFFD", "â€œ like this â€\ufffd", "“ like this \ufffd"},
+		{"restored no-break space", "voilÃ le travail", "voilà le travail"},
+		{"Windows-1251 misread", "Ð¿Ñ€Ð¸Ð²ÐµÑ‚", "привет"},
+		{"entities are not mojibake", "&ATILDE;&SUP3;", "&ATILDE;&SUP3;"},
+		{"good accents stay", "café crème brûlée naïve façade Straße München", "café crème brûlée naïve façade Straße München"},
+		{"good non-Latin stays", "東京の猫 한국어 привет 🐕", "東京の猫 한국어 привет 🐕"},
+		{"C1 controls in Latin-1 text read as Windows-1252", "\u0093hi\u0094", "“hi”"},
+		{"ASCII", "a photo of a dog", "a photo of a dog"},
+	} {
+		if got := fixEncoding(tc.in); got != tc.want {
+			t.Errorf("%s: fixEncoding(%q) = %q, want %q", tc.name, tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestFixTextMojibake(t *testing.T) {
+	// The whole pipeline: mojibake repaired, then quotes straightened.
+	if got, want := FixText("â€œcafÃ©â€\u009d &amp; more"), "\"café\" & more"; got != want {
+		t.Errorf("FixText = %q, want %q", got, want)
+	}
+}
+
+func TestDecodeUTF8Variants(t *testing.T) {
+	for _, tc := range []struct {
+		in   []byte
+		want string
+		ok   bool
+	}{
+		{[]byte("abc"), "abc", true},
+		{[]byte{0xC0, 0x80, 'x'}, "\x00x", true},
+		{[]byte{0xED, 0xA0, 0xBD, 0xED, 0xB8, 0x80}, "😀", true}, // CESU-8 surrogate pair
+		{[]byte{0xED, 0xA0, 0xBD}, "", false},                   // lone surrogate
+		{[]byte{0xC3}, "", false},
+		{[]byte("\uFFFD"), "\uFFFD", true},
+	} {
+		got, ok := decodeUTF8Variants(tc.in)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("decodeUTF8Variants(% x) = %q, %v; want %q, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
 }

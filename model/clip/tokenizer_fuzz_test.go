@@ -7,7 +7,7 @@ import (
 // FuzzEncode checks on a small handmade vocabulary that encoding never panics, every id is
 // a valid row (below Len) and the padded form is always MaxLength ids from BOS.
 func FuzzEncode(f *testing.F) {
-	for _, s := range []string{"", "abc", "a dog's <new1> toy!!", "&amp; <|endoftext|>", "東京 🐕", "\xff\xfe", "ab<new1>c<new1"} {
+	for _, s := range []string{"", "abc", "a dog's <new1> toy!!", "&amp; <|endoftext|>", "東京 🐕", "\xff\xfe", "ab<new1>c<new1", "cafÃ© â€œxâ€\u009d"} {
 		f.Add(s)
 	}
 	dir := writeTokenizerDir(f, map[string]string{vocabFile: smallVocab, mergesFile: smallMerges})
