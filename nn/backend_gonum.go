@@ -4,7 +4,7 @@ package nn
 
 import "gonum.org/v1/gonum/blas/gonum"
 
-const blasBackend = "gonum (pure Go)"
+const blasBackend = "gonum"
 
 // backend is the BLAS our own kernels call. gorgonia's built-in ops use gonum's pure-Go
 // implementation by default as well, so both agree without any setup.

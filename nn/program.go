@@ -115,7 +115,7 @@ func (p *Program) Run(inputs map[string]*tensor.Dense) (*Result, error) {
 	}
 	res := &Result{Outputs: map[string]*tensor.Dense{}, InputGrads: map[string]*tensor.Dense{}}
 	for name, slot := range m.outputs {
-		t, err := denseCopy(*slot)
+		t, err := takeDense(slot)
 		if err != nil {
 			return nil, fmt.Errorf("nn: output %q: %w", name, err)
 		}
@@ -129,7 +129,7 @@ func (p *Program) Run(inputs map[string]*tensor.Dense) (*Result, error) {
 		res.Loss, res.HasLoss = v, true
 	}
 	for name, slot := range m.inputGrads {
-		t, err := denseCopy(*slot)
+		t, err := takeDense(slot)
 		if err != nil {
 			return nil, fmt.Errorf("nn: gradient of input %q: %w", name, err)
 		}
@@ -213,6 +213,17 @@ func (p *Program) compile(inputs map[string]*tensor.Dense) (*machine, error) {
 	}
 	m.vm = G.NewTapeMachine(b.g)
 	return m, nil
+}
+
+// takeDense hands the value a read instruction cloned to the caller and empties the
+// slot, so the next run clones into a fresh value instead of overwriting this one.
+func takeDense(slot *G.Value) (*tensor.Dense, error) {
+	v := *slot
+	*slot = nil
+	if t, ok := v.(*tensor.Dense); ok && !t.IsView() {
+		return t, nil
+	}
+	return denseCopy(v)
 }
 
 func denseCopy(v G.Value) (*tensor.Dense, error) {
