@@ -30,7 +30,7 @@ type renamedSource struct {
 }
 
 var (
-	_ diffusers.Float32Source = (*renamedSource)(nil)
+	_ diffusers.Float32Source    = (*renamedSource)(nil)
 	_ interface{ Path() string } = (*renamedSource)(nil)
 )
 
