@@ -145,4 +145,7 @@ func TestGoldenSpecVectors(t *testing.T) {
 			t.Errorf("Encode(%q) = %v, want %v", tc.text, got, tc.want)
 		}
 	}
+	if got, want := tok.Tokens("a dog's toy"), []string{"a</w>", "dog</w>", "'s</w>", "toy</w>"}; !slices.Equal(got, want) {
+		t.Errorf("Tokens = %q, want %q", got, want)
+	}
 }
