@@ -78,10 +78,16 @@ func decodeEntity(ent string) string {
 	return ent
 }
 
+// entitiesMissingInGo are the HTML5 entities Go's html package does not decode.
+var entitiesMissingInGo = map[string]string{"&nLt;": "\u226a\u20d2", "&nGt;": "\u226b\u20d2"}
+
 // namedEntity decodes "&name;" when name; is exactly an HTML5 entity. html.UnescapeString
 // also decodes prefixes ("&notit;" → "¬it;"), so a result still ending in the semicolon
 // means only a prefix matched (";" itself is &semi;).
 func namedEntity(ent string) (string, bool) {
+	if r, ok := entitiesMissingInGo[ent]; ok {
+		return r, true
+	}
 	r := html.UnescapeString(ent)
 	if r == ent || (strings.HasSuffix(r, ";") && r != ";") {
 		return "", false

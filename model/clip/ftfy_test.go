@@ -28,6 +28,7 @@ func TestUnescapeHTML(t *testing.T) {
 		{"&#65abc;&#x;&#;", "&#65abc;&#x;&#;"},
 		{"&abcdefghijklmnopqrstuvwxyz;", "&abcdefghijklmnopqrstuvwxyz;"}, // more than 24 characters
 		{"a & b", "a & b"},
+		{"&nLt;&nGt;", "\u226a\u20d2\u226b\u20d2"}, // absent from Go's html table
 	} {
 		if got := unescapeHTML(tc.in); got != tc.want {
 			t.Errorf("unescapeHTML(%q) = %q, want %q", tc.in, got, tc.want)
