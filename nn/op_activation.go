@@ -83,9 +83,12 @@ func (b *Builder) activate(a activation, x *G.Node) (*G.Node, error) {
 
 func actKernel[T float](a activation) func(in [][]T, out []T) error {
 	return func(in [][]T, out []T) error {
-		for i, v := range in[0] {
-			out[i] = T(a.f(float64(v)))
-		}
+		x := in[0]
+		parallelFor(len(x), 16, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				out[i] = T(a.f(float64(x[i])))
+			}
+		})
 		return nil
 	}
 }
@@ -93,9 +96,11 @@ func actKernel[T float](a activation) func(in [][]T, out []T) error {
 func actGradKernel[T float](a activation) func(in [][]T, out []T) error {
 	return func(in [][]T, out []T) error {
 		x, dy := in[0], in[1]
-		for i, v := range x {
-			out[i] = T(a.df(float64(v))) * dy[i]
-		}
+		parallelFor(len(x), 16, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				out[i] = T(a.df(float64(x[i]))) * dy[i]
+			}
+		})
 		return nil
 	}
 }

@@ -93,8 +93,12 @@ func (b *Builder) Conv2d(x, w, bias *G.Node, opts Conv2dOptions) (*G.Node, error
 
 // im2col writes the column matrix [Cin·kh·kw, Ho·Wo] of one sample x [Cin, H, W].
 func im2col[T float](g convGeom, x, col []T) {
+	parallelFor(g.cin, g.kh*g.kw*g.hwOut(), func(lo, hi int) { im2colRange(g, x, col, lo, hi) })
+}
+
+func im2colRange[T float](g convGeom, x, col []T, lo, hi int) {
 	n := g.hwOut()
-	for ci := 0; ci < g.cin; ci++ {
+	for ci := lo; ci < hi; ci++ {
 		plane := x[ci*g.h*g.w : (ci+1)*g.h*g.w]
 		for ki := 0; ki < g.kh; ki++ {
 			for kj := 0; kj < g.kw; kj++ {
@@ -123,8 +127,12 @@ func im2col[T float](g convGeom, x, col []T) {
 
 // col2im adds a column matrix back into one sample's gradient dx [Cin, H, W].
 func col2im[T float](g convGeom, col, dx []T) {
+	parallelFor(g.cin, g.kh*g.kw*g.hwOut(), func(lo, hi int) { col2imRange(g, col, dx, lo, hi) })
+}
+
+func col2imRange[T float](g convGeom, col, dx []T, lo, hi int) {
 	n := g.hwOut()
-	for ci := 0; ci < g.cin; ci++ {
+	for ci := lo; ci < hi; ci++ {
 		plane := dx[ci*g.h*g.w : (ci+1)*g.h*g.w]
 		for ki := 0; ki < g.kh; ki++ {
 			for kj := 0; kj < g.kw; kj++ {

@@ -118,9 +118,10 @@ func gnForward[T float](bs, c, sp, groups int, eps float64) func(in [][]T, out [
 		x, gamma, beta := in[0], in[1], in[2]
 		cg := c / groups
 		n := cg * sp
-		for bi := 0; bi < bs; bi++ {
-			for g := 0; g < groups; g++ {
-				off := (bi*groups + g) * n
+		parallelFor(bs*groups, 3*n, func(lo, hi int) {
+			for idx := lo; idx < hi; idx++ {
+				g := idx % groups
+				off := idx * n
 				mean, rstd := moments(x[off:off+n], eps)
 				for ci := 0; ci < cg; ci++ {
 					ch := g*cg + ci
@@ -132,7 +133,7 @@ func gnForward[T float](bs, c, sp, groups int, eps float64) func(in [][]T, out [
 					}
 				}
 			}
-		}
+		})
 		return nil
 	}
 }
@@ -143,9 +144,10 @@ func gnGradX[T float](bs, c, sp, groups int, eps float64) func(in [][]T, out []T
 		x, gamma, dy := in[0], in[1], in[2]
 		cg := c / groups
 		n := cg * sp
-		for bi := 0; bi < bs; bi++ {
-			for g := 0; g < groups; g++ {
-				off := (bi*groups + g) * n
+		parallelFor(bs*groups, 5*n, func(lo, hi int) {
+			for idx := lo; idx < hi; idx++ {
+				g := idx % groups
+				off := idx * n
 				mean, rstd := moments(x[off:off+n], eps)
 				var sg, sgx float64
 				for ci := 0; ci < cg; ci++ {
@@ -167,7 +169,7 @@ func gnGradX[T float](bs, c, sp, groups int, eps float64) func(in [][]T, out []T
 					}
 				}
 			}
-		}
+		})
 		return nil
 	}
 }
@@ -202,14 +204,16 @@ func gnGradGamma[T float](bs, c, sp, groups int, eps float64) func(in [][]T, out
 func lnForward[T float](rows, d int, eps float64) func(in [][]T, out []T) error {
 	return func(in [][]T, out []T) error {
 		x, gamma, beta := in[0], in[1], in[2]
-		for r := 0; r < rows; r++ {
-			xr := x[r*d : (r+1)*d]
-			mean, rstd := moments(xr, eps)
-			or := out[r*d : (r+1)*d]
-			for i, v := range xr {
-				or[i] = T((float64(v)-mean)*rstd*float64(gamma[i]) + float64(beta[i]))
+		parallelFor(rows, 3*d, func(lo, hi int) {
+			for r := lo; r < hi; r++ {
+				xr := x[r*d : (r+1)*d]
+				mean, rstd := moments(xr, eps)
+				or := out[r*d : (r+1)*d]
+				for i, v := range xr {
+					or[i] = T((float64(v)-mean)*rstd*float64(gamma[i]) + float64(beta[i]))
+				}
 			}
-		}
+		})
 		return nil
 	}
 }
@@ -217,22 +221,26 @@ func lnForward[T float](rows, d int, eps float64) func(in [][]T, out []T) error 
 func lnGradX[T float](rows, d int, eps float64) func(in [][]T, out []T) error {
 	return func(in [][]T, out []T) error {
 		x, gamma, dy := in[0], in[1], in[2]
-		for r := 0; r < rows; r++ {
-			xr, dr, or := x[r*d:(r+1)*d], dy[r*d:(r+1)*d], out[r*d:(r+1)*d]
-			mean, rstd := moments(xr, eps)
-			var sg, sgx float64
-			for i, v := range xr {
-				gi := float64(dr[i]) * float64(gamma[i])
-				sg += gi
-				sgx += gi * (float64(v) - mean) * rstd
-			}
-			mg, mgx := sg/float64(d), sgx/float64(d)
-			for i, v := range xr {
-				xh := (float64(v) - mean) * rstd
-				or[i] = T(rstd * (float64(dr[i])*float64(gamma[i]) - mg - xh*mgx))
-			}
-		}
+		parallelFor(rows, 5*d, func(lo, hi int) { lnGradXRange(x, gamma, dy, out, lo, hi, d, eps) })
 		return nil
+	}
+}
+
+func lnGradXRange[T float](x, gamma, dy, out []T, lo, hi, d int, eps float64) {
+	for r := lo; r < hi; r++ {
+		xr, dr, or := x[r*d:(r+1)*d], dy[r*d:(r+1)*d], out[r*d:(r+1)*d]
+		mean, rstd := moments(xr, eps)
+		var sg, sgx float64
+		for i, v := range xr {
+			gi := float64(dr[i]) * float64(gamma[i])
+			sg += gi
+			sgx += gi * (float64(v) - mean) * rstd
+		}
+		mg, mgx := sg/float64(d), sgx/float64(d)
+		for i, v := range xr {
+			xh := (float64(v) - mean) * rstd
+			or[i] = T(rstd * (float64(dr[i])*float64(gamma[i]) - mg - xh*mgx))
+		}
 	}
 }
 

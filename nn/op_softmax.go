@@ -48,7 +48,11 @@ func causalLimit(r, lq, lk int, causal bool) int {
 
 // softmaxRows replaces each row of s [rows, lk] by its softmax, in place.
 func softmaxRows[T float](s []T, rows, lq, lk int, causal bool) {
-	for r := 0; r < rows; r++ {
+	parallelFor(rows, 4*lk, func(lo, hi int) { softmaxRange(s, lo, hi, lq, lk, causal) })
+}
+
+func softmaxRange[T float](s []T, lo, hi, lq, lk int, causal bool) {
+	for r := lo; r < hi; r++ {
 		row := s[r*lk : (r+1)*lk]
 		n := causalLimit(r, lq, lk, causal)
 		if n == 0 {
@@ -77,7 +81,11 @@ func softmaxRows[T float](s []T, rows, lq, lk int, causal bool) {
 
 // softmaxBackRows turns dP into dS = P ⊙ (dP − Σ_j P·dP) row by row, in place.
 func softmaxBackRows[T float](p, dp []T, rows, lk int) {
-	for r := 0; r < rows; r++ {
+	parallelFor(rows, 2*lk, func(lo, hi int) { softmaxBackRange(p, dp, lo, hi, lk) })
+}
+
+func softmaxBackRange[T float](p, dp []T, lo, hi, lk int) {
+	for r := lo; r < hi; r++ {
 		pr, dr := p[r*lk:(r+1)*lk], dp[r*lk:(r+1)*lk]
 		var dot float64
 		for j, v := range pr {

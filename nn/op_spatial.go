@@ -27,16 +27,18 @@ func (b *Builder) Upsample2x(x *G.Node) (*G.Node, error) {
 func upsample2x[T float](planes, h, w int) func(in [][]T, out []T) error {
 	return func(in [][]T, out []T) error {
 		x := in[0]
-		for p := 0; p < planes; p++ {
-			for i := 0; i < h; i++ {
-				src := x[(p*h+i)*w : (p*h+i+1)*w]
-				row := out[(p*2*h+2*i)*2*w : (p*2*h+2*i+1)*2*w]
-				for j, v := range src {
-					row[2*j], row[2*j+1] = v, v
+		parallelFor(planes, 4*h*w, func(lo, hi int) {
+			for p := lo; p < hi; p++ {
+				for i := 0; i < h; i++ {
+					src := x[(p*h+i)*w : (p*h+i+1)*w]
+					row := out[(p*2*h+2*i)*2*w : (p*2*h+2*i+1)*2*w]
+					for j, v := range src {
+						row[2*j], row[2*j+1] = v, v
+					}
+					copy(out[(p*2*h+2*i+1)*2*w:(p*2*h+2*i+2)*2*w], row)
 				}
-				copy(out[(p*2*h+2*i+1)*2*w:(p*2*h+2*i+2)*2*w], row)
 			}
-		}
+		})
 		return nil
 	}
 }
