@@ -328,7 +328,9 @@ func opCases() []opCase {
 		}},
 		{name: "SpliceRows", inputs: []namedShape{in("base", 3, 6, 4), in("src", 3, 5, 4), in("blocks", 3, 5)}, noGrad: map[string]bool{"blocks": true},
 			fill: blocksFill([]SpliceBlock{{0, 0, 2, 0, 2}, {0, 4, 2, 3, 2}, {1, 2, 1, 1, 1}}),
-			build: func(b *Builder, n map[string]*G.Node) (*G.Node, error) { return b.Splice(1, n["base"], n["src"], n["blocks"]) }},
+			build: func(b *Builder, n map[string]*G.Node) (*G.Node, error) {
+				return b.Splice(1, n["base"], n["src"], n["blocks"])
+			}},
 		{name: "SpliceWithinOneNode", inputs: []namedShape{in("k", 2, 6, 3), in("blocks", 1, 5)}, noGrad: map[string]bool{"blocks": true},
 			fill: blocksFill([]SpliceBlock{{0, 1, 0, 3, 2}}),
 			build: func(b *Builder, n map[string]*G.Node) (*G.Node, error) {
@@ -340,7 +342,9 @@ func opCases() []opCase {
 			}},
 		{name: "SpliceScoreColumns", inputs: []namedShape{in("s", 2, 2, 3, 5), in("blocks", 1, 5)}, noGrad: map[string]bool{"blocks": true},
 			fill: blocksFill([]SpliceBlock{{-1, 1, -1, 3, 1}}),
-			build: func(b *Builder, n map[string]*G.Node) (*G.Node, error) { return b.Splice(3, n["s"], n["s"], n["blocks"]) }},
+			build: func(b *Builder, n map[string]*G.Node) (*G.Node, error) {
+				return b.Splice(3, n["s"], n["s"], n["blocks"])
+			}},
 		{name: "Embedding", inputs: []namedShape{in("ids", 2, 5), in("table", 7, 3)}, noGrad: noIDs, fill: ids(7), build: func(b *Builder, n map[string]*G.Node) (*G.Node, error) {
 			return b.Embedding(n["ids"], n["table"], nil)
 		}},
