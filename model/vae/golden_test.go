@@ -1,12 +1,12 @@
 package vae
 
 import (
-	"math"
 	"testing"
 
 	"gorgonia.org/tensor"
 
 	"github.com/latexblend/latexblend/internal/golden"
+	"github.com/latexblend/latexblend/model/diffusers"
 	"github.com/latexblend/latexblend/model/safetensors"
 )
 
@@ -43,21 +43,6 @@ func readCase(t *testing.T, names ...string) map[string]*tensor.Dense {
 	return out
 }
 
-// relErr is max|got-want| / max|want| after checking the shapes agree.
-func relErr(t *testing.T, name string, got, want *tensor.Dense) float64 {
-	t.Helper()
-	if !got.Shape().Eq(want.Shape()) {
-		t.Fatalf("%s: shape %v, want %v", name, got.Shape(), want.Shape())
-	}
-	g, w := got.Data().([]float32), want.Data().([]float32)
-	var diff, mag float64
-	for i := range w {
-		diff = max(diff, math.Abs(float64(g[i])-float64(w[i])))
-		mag = max(mag, math.Abs(float64(w[i])))
-	}
-	return diff / mag
-}
-
 func TestGoldenEncode(t *testing.T) {
 	m := loadTinyVAE(t)
 	c := readCase(t, "image", "mean", "logvar", "std")
@@ -69,7 +54,7 @@ func TestGoldenEncode(t *testing.T) {
 		name string
 		got  *tensor.Dense
 	}{{"mean", d.Mean}, {"logvar", d.LogVar}, {"std", d.Std}} {
-		e := relErr(t, tc.name, tc.got, c[tc.name])
+		e := maxRelDiff(t, tc.got, c[tc.name])
 		t.Logf("%s: max|go-ref|/max|ref| = %.3g", tc.name, e)
 		if e > goldenTol {
 			t.Errorf("%s differs from the reference by %.3g of its magnitude (tolerance %g)", tc.name, e, goldenTol)
@@ -84,15 +69,24 @@ func TestGoldenDecode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := relErr(t, "decoded", img, c["decoded"])
+	e := maxRelDiff(t, img, c["decoded"])
 	t.Logf("decoded: max|go-ref|/max|ref| = %.3g", e)
 	if e > goldenTol {
 		t.Errorf("decoded differs from the reference by %.3g of its magnitude (tolerance %g)", e, goldenTol)
 	}
 }
 
-func TestGoldenScalingFactor(t *testing.T) {
-	m := loadTinyVAE(t)
+// TestGoldenFromModel opens the tiny-sdxl folder as a pipeline would.
+func TestGoldenFromModel(t *testing.T) {
+	md, err := diffusers.Open(golden.Path(t, "tiny-sdxl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := FromModel(md, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
 	if got := m.ScalingFactor(); got != 0.18215 {
 		t.Errorf("scaling factor %v, want 0.18215 (tiny-sdxl vae/config.json)", got)
 	}
