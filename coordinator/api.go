@@ -8,13 +8,14 @@ import (
 
 	pb "github.com/latexblend/latexblend/proto/latexblend/v1"
 	"github.com/latexblend/latexblend/service"
+	"github.com/latexblend/latexblend/trainer"
 )
 
 // ConceptsPrefix is the concept registry in etcd: ConceptsPrefix + <name>.
-const ConceptsPrefix = service.KeyRoot + "concepts/"
+const ConceptsPrefix = trainer.ConceptsPrefix
 
-// api implements the Coordinator gRPC service. Methods not implemented yet answer
-// codes.Unimplemented through the embedded type.
+// api implements the Coordinator gRPC service. Every replica answers from etcd and the
+// object store; only the leader schedules.
 type api struct {
 	pb.UnimplementedCoordinatorServer
 	c *Coordinator
@@ -77,5 +78,17 @@ func (a *api) ClusterStatus(ctx context.Context, _ *pb.ClusterStatusRequest) (*p
 		return nil, service.ToStatus(err)
 	}
 	resp.Concepts = int32(concepts.Count)
+	jobs, err := listJobs(ctx, cli)
+	if err != nil {
+		return nil, service.ToStatus(err)
+	}
+	for _, j := range jobs {
+		switch j.Status.State {
+		case pb.JobState_JOB_STATE_PENDING:
+			resp.PendingJobs++
+		case pb.JobState_JOB_STATE_RUNNING:
+			resp.RunningJobs++
+		}
+	}
 	return resp, nil
 }
