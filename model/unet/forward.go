@@ -59,7 +59,11 @@ func (m *Model) Forward(ctx context.Context, in Inputs, opts Options) (*Output, 
 	key := fmt.Sprintf("capture=%v grad=%v", opts.Capture, opts.GradSample)
 	if p := opts.Processor; p != nil {
 		key += " proc=" + p.Key()
-		for name, t := range p.Inputs() {
+		extra, err := p.Inputs(in)
+		if err != nil {
+			return nil, err
+		}
+		for name, t := range extra {
 			if _, clash := inputs[name]; clash {
 				return nil, fmt.Errorf("unet: processor input %q clashes with a UNet input", name)
 			}

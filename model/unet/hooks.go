@@ -67,6 +67,7 @@ type Processor interface {
 	Key() string
 	// Hooks are called while the graph is built.
 	Hooks() Hooks
-	// Inputs are the extra named graph inputs the hooks read this call.
-	Inputs() map[string]*tensor.Dense
+	// Inputs returns the extra named graph inputs the hooks read, for this call's
+	// UNet inputs (so they can be sized to its batch and token count).
+	Inputs(call Inputs) (map[string]*tensor.Dense, error)
 }
