@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"gorgonia.org/tensor"
+
+	"github.com/latexblend/latexblend/model/safetensors"
 )
 
 // micro builds the microConfig UNet with random weights of the given dtype.
@@ -72,3 +74,21 @@ func maxRel(got, want *tensor.Dense) float64 {
 }
 
 func randSrc(seed int64) *rand.Rand { return rand.New(rand.NewSource(seed)) }
+
+// paramSource serves a model's own parameters as a checkpoint.
+type paramSource struct{ m *Model }
+
+func (s paramSource) Names() []string { return s.m.Params().Names() }
+
+func (s paramSource) Info(name string) (safetensors.TensorInfo, bool) {
+	p := s.m.Params().Get(name)
+	if p == nil {
+		return safetensors.TensorInfo{}, false
+	}
+	return safetensors.TensorInfo{Name: name, DType: safetensors.F32, Shape: []int(p.Shape())}, true
+}
+
+func (s paramSource) Float32Into(name string, dst []float32) error {
+	copy(dst, s.m.Params().Get(name).Value.Data().([]float32))
+	return nil
+}
