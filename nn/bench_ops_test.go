@@ -11,7 +11,7 @@ import (
 // benchCase times forward (and, with grads, backward) of one op case in float32.
 func benchCase(b *testing.B, tc opCase, flops float64) {
 	rng := rand.New(rand.NewSource(1))
-	vals := to32(caseInputs(&testing.T{}, tc, rng))
+	vals := to32(caseInputs(b, tc, rng))
 	prog := opProgram(tc, tensor.Float32)
 	defer prog.Close()
 	if _, err := prog.Run(vals); err != nil {

@@ -69,7 +69,7 @@ func opProgram(tc opCase, dt tensor.Dtype) *Program {
 
 // caseInputs draws the case's inputs (and the loss weights C, once the output shape is
 // known) in float64.
-func caseInputs(t *testing.T, tc opCase, rng *rand.Rand) map[string]*tensor.Dense {
+func caseInputs(t testing.TB, tc opCase, rng *rand.Rand) map[string]*tensor.Dense {
 	t.Helper()
 	vals := map[string]*tensor.Dense{}
 	for _, s := range tc.inputs {

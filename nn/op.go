@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash"
 	"hash/fnv"
+	"sync/atomic"
 
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
@@ -16,10 +17,14 @@ import (
 // its backward pass is expressed as more kernelOps, so gradients are symbolic nodes that
 // the TapeMachine runs like any other.
 type kernelOp struct {
-	// sig names the op and every parameter that changes its result; gorgonia merges
-	// nodes whose op hash and children agree, so two ops that compute different things
-	// must never share a signature.
-	sig    string
+	// sig names the op and its parameters (for String and error messages).
+	sig string
+	// id makes every application's hash unique. gorgonia merges a new node into an
+	// existing one when their 32-bit node hashes collide and their op hashes, types and
+	// shapes agree, without comparing children; in a large graph of identical layers a
+	// collision would silently wire a layer to another's inputs. Unique op hashes rule
+	// that out (we never rely on gorgonia merging common subexpressions).
+	id     uint64
 	inDims []int
 	out    tensor.Shape
 	f32    func(in [][]float32, out []float32) error
@@ -29,6 +34,9 @@ type kernelOp struct {
 	diff []bool
 	grad func(in G.Nodes, out, dy *G.Node) (G.Nodes, error)
 }
+
+// opSeq numbers kernelOp applications.
+var opSeq atomic.Uint64
 
 var (
 	_ G.Op   = (*kernelOp)(nil)
@@ -54,7 +62,7 @@ func (o *kernelOp) OverwritesInput() int                           { return -1 }
 func (o *kernelOp) String() string                                 { return o.sig }
 
 func (o *kernelOp) WriteHash(h hash.Hash) {
-	fmt.Fprintf(h, "nn.%s%v%v", o.sig, o.inDims, o.out)
+	fmt.Fprintf(h, "nn.%s#%d%v%v", o.sig, o.id, o.inDims, o.out)
 }
 
 func (o *kernelOp) Hashcode() uint32 {
@@ -142,7 +150,7 @@ func apply(sig string, k kernel, out tensor.Shape, diff []bool, grad func(in G.N
 		}
 		dims[i] = n.Shape().Dims()
 	}
-	op := &kernelOp{sig: sig, inDims: dims, out: out.Clone(), f32: k.f32, f64: k.f64, diff: diff, grad: grad}
+	op := &kernelOp{sig: sig, id: opSeq.Add(1), inDims: dims, out: out.Clone(), f32: k.f32, f64: k.f64, diff: diff, grad: grad}
 	n, err := G.ApplyOp(op, ins...)
 	if err != nil {
 		return nil, fmt.Errorf("nn: %s: %w", sig, err)
