@@ -65,7 +65,7 @@ func TestKilledRankFailsEveryOtherRank(t *testing.T) {
 	for r := range took {
 		sinceKill[r] = start.Add(took[r]).Sub(at)
 	}
-	requireAllFailed(t, errs, sinceKill, []int{0, 1, 3}, timeout+time.Second, ErrTimeout, ErrPeerLost)
+	requireAllFailed(t, errs, sinceKill, []int{0, 1, 3}, timeout+2*time.Second, ErrTimeout, ErrPeerLost)
 	if errs[2] == nil {
 		t.Error("the killed rank reported success")
 	}
