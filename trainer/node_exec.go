@@ -62,7 +62,7 @@ func (s *Service) execute(ctx context.Context, a Assignment, assignRev int64) {
 	}
 	defer ring.Close()
 	jc := &JobContext{
-		JobID: a.Job, Spec: job.Spec, Rank: rank, Size: len(a.Trainers), Generation: a.Generation, Ring: ring,
+		JobID: a.Job, TrainerID: id, Spec: job.Spec, Rank: rank, Size: len(a.Trainers), Generation: a.Generation, Ring: ring,
 		BaseModelID: s.cfg.Node.BaseModelID,
 		Data:        &objectDataset{spec: job.Spec, store: s.buckets[BucketDatasets]},
 		Checkpoints: &etcdCheckpoints{cli: cli, store: s.buckets[BucketCheckpoints], job: a.Job, rank: rank,

@@ -31,6 +31,8 @@ func (f JobRunnerFunc) Run(ctx context.Context, job *JobContext) (*Result, error
 type JobContext struct {
 	// JobID is the job's id (a ULID).
 	JobID string
+	// TrainerID is this trainer's member id.
+	TrainerID string
 	// Spec is the job's spec with every default filled in.
 	Spec *pb.ConceptJobSpec
 	// Rank, Size and Generation place this trainer in the gang; Size may be smaller than

@@ -1,0 +1,194 @@
+package coordinator_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	pb "github.com/latexblend/latexblend/proto/latexblend/v1"
+	"github.com/latexblend/latexblend/trainer"
+)
+
+// stepTrigger fires once when a rank of generation gen reaches step.
+func stepTrigger(r *lsqRunner, gen int64, step int) <-chan struct{} {
+	fired := make(chan struct{})
+	var once sync.Once
+	r.onStep = func(_ string, g int64, _ int, s int) {
+		if g == gen && s >= step {
+			once.Do(func() { close(fired) })
+		}
+	}
+	return fired
+}
+
+// Rank 0 of a two-trainer gang dies mid-job (its keepalive stops; the member record
+// expires after the 2 s TTL): the leader forms generation 2 from the survivor and the
+// free trainer, training resumes from the last checkpoint, and the job completes having
+// lost at most one checkpoint interval of steps.
+func TestTrainerKilledMidJob(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	c := startCluster(t, ctx, clusterConfig{coordinators: 2, trainers: 3, stepDelay: 20 * time.Millisecond})
+	const steps, every = 80, 10
+	fired := stepTrigger(c.runner, 1, 25)
+	job := c.submit(ctx, spec("elastic", 2, steps, every), 3)
+	select {
+	case <-fired:
+	case <-ctx.Done():
+		t.Fatal("job never reached step 25")
+	}
+	gen1 := c.job(ctx, job.Id).Status
+	victim := gen1.TrainerIds[0]
+	for _, tr := range c.trainers {
+		if tr.Node().ID() == victim {
+			tr.Crash()
+		}
+	}
+	crashed := time.Now()
+
+	done := c.waitState(ctx, job.Id, pb.JobState_JOB_STATE_DONE, 30*time.Second)
+	t.Logf("job done %.1fs after the crash", time.Since(crashed).Seconds())
+	if done.Status.Generation != 2 {
+		t.Errorf("final generation %d, want 2 (one re-formation)", done.Status.Generation)
+	}
+	runs := c.runner.snapshot(job.Id)
+	lastGen1 := 0
+	var gen2 []runRecord
+	for id, r := range runs {
+		switch id.gen {
+		case 1:
+			lastGen1 = max(lastGen1, r.lastStep)
+		case 2:
+			gen2 = append(gen2, r)
+		}
+	}
+	if len(gen2) != 2 {
+		t.Fatalf("generation 2 ran on %d ranks, want 2: %v", len(gen2), runs)
+	}
+	for _, r := range gen2 {
+		lost := lastGen1 - r.resumed
+		if r.resumed == 0 || lost < 0 || lost > every || !r.finished || r.size != 2 {
+			t.Errorf("generation 2 rank %+v: resumed at step %d after generation 1 reached %d (lost %d, limit %d)", r, r.resumed, lastGen1, lost, every)
+		}
+	}
+	cn, err := c.api().GetConcept(ctx, &pb.GetConceptRequest{Name: "elastic"})
+	if err != nil || cn.Concept.JobId != job.Id {
+		t.Fatalf("concept after recovery: %v, %v", cn, err)
+	}
+	// Generation 2 is the survivor (now rank 0) plus the trainer that was free.
+	survivor := gen1.TrainerIds[1]
+	for id, r := range runs {
+		if id.gen == 2 && (r.trainer == victim || (id.rank == 0) != (r.trainer == survivor)) {
+			t.Errorf("generation 2 rank %d ran on trainer %s (victim %s, survivor %s)", id.rank, r.trainer, victim, survivor)
+		}
+	}
+}
+
+// The leader coordinator is killed mid-job (no resignation: its election lease
+// expires). Training goes on, the standby takes over, cleans up after the finished job
+// and schedules the job that was queued behind it.
+func TestLeaderKilledMidJob(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	c := startCluster(t, ctx, clusterConfig{coordinators: 2, trainers: 3, stepDelay: 20 * time.Millisecond})
+	fired := stepTrigger(c.runner, 1, 15)
+	first := c.submit(ctx, spec("first", 2, 60, 10), 2)
+	second := c.submit(ctx, spec("second", 2, 20, 10), 2)
+	select {
+	case <-fired:
+	case <-ctx.Done():
+		t.Fatal("first job never reached step 15")
+	}
+	if st := c.job(ctx, second.Id).Status; st.State != pb.JobState_JOB_STATE_PENDING || st.QueuePosition != 0 {
+		t.Fatalf("second job %v at queue position %d, want pending at 0 (one free trainer, needs 2)", st.State, st.QueuePosition)
+	}
+	old := c.leader()
+	c.coords[old].Crash()
+	c.dead[old] = true
+	killed := time.Now()
+
+	c.waitState(ctx, first.Id, pb.JobState_JOB_STATE_DONE, 30*time.Second)
+	c.waitState(ctx, second.Id, pb.JobState_JOB_STATE_DONE, 30*time.Second)
+	if l := c.leader(); l < 0 || l == old {
+		t.Fatalf("leader after the crash = %d, want the standby", l)
+	}
+	t.Logf("both jobs done %.1fs after the leader was killed", time.Since(killed).Seconds())
+	waitFor(t, 5*time.Second, func() error {
+		if o := c.objects(ctx, trainer.BucketCheckpoints, ""); len(o) != 0 {
+			return fmt.Errorf("checkpoints left: %v", o)
+		}
+		return nil
+	})
+	for _, name := range []string{"first", "second"} {
+		if _, err := c.api().GetConcept(ctx, &pb.GetConceptRequest{Name: name}); err != nil {
+			t.Errorf("concept %s: %v", name, err)
+		}
+	}
+}
+
+// Cancelling a running job stops its trainers and frees them: a job that needs every
+// trainer, queued meanwhile without holding a partial gang, then runs.
+func TestCancelFreesTrainers(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	c := startCluster(t, ctx, clusterConfig{coordinators: 1, trainers: 3, stepDelay: 10 * time.Millisecond})
+	fired := stepTrigger(c.runner, 1, 5)
+	long := c.submit(ctx, spec("long", 2, 5000, 100), 2)
+	select {
+	case <-fired:
+	case <-ctx.Done():
+		t.Fatal("long job never started")
+	}
+	wide := c.submit(ctx, spec("wide", 3, 20, 10), 3)
+	for range 3 { // the wide job must never hold the one free trainer
+		time.Sleep(150 * time.Millisecond)
+		for tr, j := range c.claims(ctx) {
+			if j == wide.Id {
+				t.Fatalf("pending job %s holds a partial gang (trainer %s)", wide.Id, tr)
+			}
+		}
+	}
+	resp, err := c.api().CancelJob(ctx, &pb.CancelJobRequest{JobId: long.Id, Reason: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := resp.Job.Status; st.State != pb.JobState_JOB_STATE_CANCELLED || st.FailureReason != "cancelled: test" || len(st.TrainerIds) != 0 {
+		t.Fatalf("cancelled job status = %v", st)
+	}
+	// The long job's ranks stop.
+	waitFor(t, 5*time.Second, func() error {
+		before := c.runner.snapshot(long.Id)
+		time.Sleep(100 * time.Millisecond)
+		after := c.runner.snapshot(long.Id)
+		for id, r := range after {
+			if r.lastStep != before[id].lastStep {
+				return fmt.Errorf("rank %d still training (step %d)", id.rank, r.lastStep)
+			}
+		}
+		return nil
+	})
+	done := c.waitState(ctx, wide.Id, pb.JobState_JOB_STATE_DONE, 20*time.Second)
+	if len(c.runner.snapshot(wide.Id)) != 3 {
+		t.Errorf("wide job ran on %v", c.runner.snapshot(wide.Id))
+	}
+	if r, err := c.api().CancelJob(ctx, &pb.CancelJobRequest{JobId: wide.Id}); err != nil || r.Job.Status.State != pb.JobState_JOB_STATE_DONE {
+		t.Errorf("cancelling a done job = %v, %v; want it unchanged", r, err)
+	}
+	if _, err := c.api().GetConcept(ctx, &pb.GetConceptRequest{Name: "long"}); err == nil {
+		t.Error("the cancelled job produced a concept")
+	}
+	if done.Status.Generation != 1 {
+		t.Errorf("wide job generation %d, want 1", done.Status.Generation)
+	}
+	if got := c.objects(ctx, trainer.BucketCheckpoints, long.Id); len(got) != 0 {
+		t.Errorf("cancelled job's checkpoints left: %v", got)
+	}
+	waitFor(t, 5*time.Second, func() error {
+		if cl := c.claims(ctx); len(cl) != 0 {
+			return fmt.Errorf("claims left: %v", cl)
+		}
+		return nil
+	})
+}
