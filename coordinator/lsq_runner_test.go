@@ -116,7 +116,9 @@ func (r *lsqRunner) Run(ctx context.Context, job *trainer.JobContext) (*trainer.
 			return nil, fmt.Errorf("checkpoint holds %d weights, want %d", len(w), r.dim)
 		}
 	}
-	r.record(id, func(rec *runRecord) { rec.trainer, rec.size, rec.resumed, rec.lastStep = job.TrainerID, job.Size, start, start })
+	r.record(id, func(rec *runRecord) {
+		rec.trainer, rec.size, rec.resumed, rec.lastStep = job.TrainerID, job.Size, start, start
+	})
 	steps, every, batch := int(spec.Steps), int(spec.CheckpointEvery), int(spec.BatchSize)
 	lr := spec.LearningRate
 	for step := start + 1; step <= steps; step++ {
