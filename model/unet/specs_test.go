@@ -34,6 +34,7 @@ func TestSpecsMatchKeyLists(t *testing.T) {
 			}
 			return c
 		}, 428, 1976516},
+		{"tiny-builtin", "unet-keys-tiny32x64.tsv", func(*testing.T) *diffusers.UNetConfig { return TinyConfig() }, 428, 1976516},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
