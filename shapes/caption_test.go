@@ -1,0 +1,115 @@
+package shapes
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestCaptionsMatchObjects checks every caption of a base set against its scene: it
+// names each object exactly once as "<article> <colour> <class>", nothing else, and a
+// stated relation holds between the two centres.
+func TestCaptionsMatchObjects(t *testing.T) {
+	ds, err := Dataset(11, 300, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[int]int{}
+	relations := 0
+	for _, s := range ds {
+		counts[len(s.Scene.Objects)]++
+		body := s.Caption
+		for _, p := range captionPrefixes {
+			if p != "" && strings.HasPrefix(body, p) {
+				body = strings.TrimPrefix(body, p)
+			}
+		}
+		rest := body
+		for _, o := range s.Scene.Objects {
+			if o.Texture != Plain {
+				t.Fatalf("%s: base data has a %v object", s.Name, o.Texture)
+			}
+			d := Describe(o)
+			if strings.Count(body, d) != 1 {
+				t.Fatalf("%s: caption %q names %q %d times, want once", s.Name, s.Caption, d, strings.Count(body, d))
+			}
+			rest = strings.Replace(rest, d, "", 1)
+		}
+		rest = strings.Join(strings.Fields(strings.ReplaceAll(rest, ",", " ")), " ")
+		switch rest {
+		case "", "and":
+		case "on the left of", "on the right of", "above", "below":
+			relations++
+			checkRelation(t, s, body, rest)
+		default:
+			t.Fatalf("%s: caption %q has unexplained words %q", s.Name, s.Caption, rest)
+		}
+	}
+	for n := 1; n <= 3; n++ {
+		if counts[n] < 40 {
+			t.Errorf("%d scenes with %d objects out of 300, want 40+", counts[n], n)
+		}
+	}
+	if relations < 15 {
+		t.Errorf("%d captions with a spatial relation out of 300, want 15+", relations)
+	}
+}
+
+// checkRelation verifies "A <rel> B" against the centres of A and B.
+func checkRelation(t *testing.T, s Sample, body, rel string) {
+	t.Helper()
+	objs := s.Scene.Objects
+	a, b := objs[0], objs[1]
+	if strings.Index(body, Describe(b)) < strings.Index(body, Describe(a)) {
+		a, b = b, a
+	}
+	var ok bool
+	switch rel {
+	case "on the left of":
+		ok = a.X < b.X
+	case "on the right of":
+		ok = a.X > b.X
+	case "above":
+		ok = a.Y < b.Y
+	case "below":
+		ok = a.Y > b.Y
+	}
+	if !ok {
+		t.Fatalf("%s: caption %q, but A=(%d,%d) B=(%d,%d)", s.Name, s.Caption, a.X, a.Y, b.X, b.Y)
+	}
+}
+
+func TestDescribe(t *testing.T) {
+	for _, tc := range []struct {
+		o    Object
+		want string
+	}{
+		{Object{Class: Circle, Color: 0}, "a red circle"},
+		{Object{Class: Star, Color: 1}, "an orange star"},
+		{Object{Class: Ring, Texture: Rainbow}, "a rainbow ring"},
+		{Object{Class: Star, Texture: Checker}, "a checkered star"},
+	} {
+		if got := Describe(tc.o); got != tc.want {
+			t.Errorf("Describe(%+v) = %q, want %q", tc.o, got, tc.want)
+		}
+	}
+}
+
+func TestObjectsDoNotOverlapAndStayInside(t *testing.T) {
+	for i := 0; i < 500; i++ {
+		s := MixedScene(NewRand(Derive(5, i)), PatternTextures(), 1, 2)
+		for j, o := range s.Objects {
+			if o.X-o.R < 0 || o.Y-o.R < 0 || o.X+o.R > SceneUnits || o.Y+o.R > SceneUnits {
+				t.Fatalf("scene %d object %d %+v leaves the image", i, j, o)
+			}
+			for k := 0; k < j; k++ {
+				p := s.Objects[k]
+				if abs(o.X-p.X) < o.R+p.R && abs(o.Y-p.Y) < o.R+p.R {
+					t.Fatalf("scene %d: objects %d and %d overlap: %+v %+v", i, k, j, p, o)
+				}
+				if p.Class == o.Class {
+					t.Fatalf("scene %d: two objects of class %v", i, o.Class)
+				}
+			}
+		}
+	}
+}
