@@ -14,6 +14,9 @@ import (
 	pb "github.com/latexblend/latexblend/proto/latexblend/v1"
 )
 
+// finishTimeout bounds publishing rank 0's result.
+const finishTimeout = 30 * time.Second
+
 // ringFailures are the allreduce failure kinds after which the gang re-forms instead of
 // the job failing.
 var ringFailures = []error{allreduce.ErrPeerLost, allreduce.ErrTimeout, allreduce.ErrGenerationChanged,
@@ -81,8 +84,13 @@ func (s *Service) execute(ctx context.Context, a Assignment, assignRev int64) {
 	case err != nil:
 		s.failJob(ctx, a, assignRev, fmt.Sprintf("rank %d (trainer %s): %v", rank, id, err))
 	case rank == 0:
-		if err := s.finish(ctx, a, assignRev, res); err != nil && ctx.Err() == nil {
-			s.failJob(ctx, a, assignRev, err.Error())
+		// Registering the result deletes this node's claim, which cancels ctx through the
+		// assignment loop: finish on a context of its own so that the cancellation cannot
+		// cut the transaction's answer short.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
+		defer cancel()
+		if err := s.finish(fctx, a, assignRev, res); err != nil {
+			s.failJob(fctx, a, assignRev, err.Error())
 		}
 	}
 }
@@ -196,9 +204,13 @@ func (s *Service) finish(ctx context.Context, a Assignment, assignRev int64, res
 		return ops, true, nil
 	})
 	if err != nil || !ok {
-		bg := context.WithoutCancel(ctx)
-		concepts.Delete(bg, rec.Object)
-		deltas.Delete(bg, a.Job)
+		// After an error the transaction may still have been applied: keep the objects
+		// when the registry points at them.
+		var now ConceptRecord
+		if found, _, gerr := GetJSON(ctx, cli, ConceptKey(name), &now); err == nil || (gerr == nil && (!found || now.Object != rec.Object)) {
+			concepts.Delete(ctx, rec.Object)
+			deltas.Delete(ctx, a.Job)
+		}
 		switch {
 		case err != nil:
 			return fmt.Errorf("register concept %s: %w", name, err)
