@@ -77,15 +77,15 @@ func (a *Attention) Forward(b *Builder, x, ctx *G.Node, causal bool) (*G.Node, e
 	}
 	q, err := a.Q.Forward(b, x)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", a.Name, err)
+		return nil, err
 	}
 	k, err := a.K.Forward(b, ctx)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", a.Name, err)
+		return nil, err
 	}
 	v, err := a.V.Forward(b, ctx)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", a.Name, err)
+		return nil, err
 	}
 	h := b.Hooks()
 	if h.KV != nil {
@@ -102,11 +102,7 @@ func (a *Attention) Forward(b *Builder, x, ctx *G.Node, causal bool) (*G.Node, e
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", a.Name, err)
 	}
-	out, err := a.Out.Forward(b, o)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", a.Name, err)
-	}
-	return out, nil
+	return a.Out.Forward(b, o)
 }
 
 func (a *Attention) unfused(b *Builder, q, k, v *G.Node, causal bool) (*G.Node, error) {

@@ -1,8 +1,21 @@
 package nn
 
 import (
+	"fmt"
+
 	G "gorgonia.org/gorgonia"
 )
+
+// named prefixes a module's build error with the module's path, so a shape mistake deep
+// in a model names the layer (e.g. "down_blocks.1.resnets.0.conv1: nn: Conv2d of …").
+func named(name string) func(n *G.Node, err error) (*G.Node, error) {
+	return func(n *G.Node, err error) (*G.Node, error) {
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		return n, nil
+	}
+}
 
 // Linear holds "<name>.weight" [out, in] and, with bias, "<name>.bias" [out].
 type Linear struct {
@@ -25,7 +38,7 @@ func (l *Linear) Forward(b *Builder, x *G.Node) (*G.Node, error) {
 	if l.Bias != nil {
 		bias = b.Param(l.Bias)
 	}
-	return b.Linear(x, b.Param(l.Weight), bias)
+	return named(l.Name)(b.Linear(x, b.Param(l.Weight), bias))
 }
 
 // Conv2d holds "<name>.weight" [out, in, k, k] and, with bias, "<name>.bias" [out].
@@ -50,7 +63,7 @@ func (c *Conv2d) Forward(b *Builder, x *G.Node) (*G.Node, error) {
 	if c.Bias != nil {
 		bias = b.Param(c.Bias)
 	}
-	return b.Conv2d(x, b.Param(c.Weight), bias, c.Options)
+	return named(c.Name)(b.Conv2d(x, b.Param(c.Weight), bias, c.Options))
 }
 
 // GroupNorm holds "<name>.weight" and "<name>.bias", both [channels].
@@ -74,7 +87,7 @@ func NewGroupNorm(ps *Params, name string, groups, channels int, eps float64) *G
 
 // Forward normalises x [B, C, …].
 func (n *GroupNorm) Forward(b *Builder, x *G.Node) (*G.Node, error) {
-	return b.GroupNorm(x, b.Param(n.Weight), b.Param(n.Bias), n.Groups, n.Eps)
+	return named(n.Name)(b.GroupNorm(x, b.Param(n.Weight), b.Param(n.Bias), n.Groups, n.Eps))
 }
 
 // LayerNorm holds "<name>.weight" and "<name>.bias", both [dim].
@@ -91,7 +104,7 @@ func NewLayerNorm(ps *Params, name string, dim int, eps float64) *LayerNorm {
 
 // Forward normalises x over its last axis.
 func (n *LayerNorm) Forward(b *Builder, x *G.Node) (*G.Node, error) {
-	return b.LayerNorm(x, b.Param(n.Weight), b.Param(n.Bias), n.Eps)
+	return named(n.Name)(b.LayerNorm(x, b.Param(n.Weight), b.Param(n.Bias), n.Eps))
 }
 
 // Embedding holds "<name>.weight" [num, dim]. TrainRows, when not nil, limits the
@@ -109,5 +122,5 @@ func NewEmbedding(ps *Params, name string, num, dim int) *Embedding {
 
 // Forward looks up ids (whole numbers in the graph's float type) → ids.shape + [dim].
 func (e *Embedding) Forward(b *Builder, ids *G.Node) (*G.Node, error) {
-	return b.Embedding(ids, b.Param(e.Weight), e.TrainRows)
+	return named(e.Name)(b.Embedding(ids, b.Param(e.Weight), e.TrainRows))
 }

@@ -156,7 +156,7 @@ func TestProgramInputErrors(t *testing.T) {
 		{"missing", map[string]*tensor.Dense{"x": randTensor(rng, tensor.Float32, 1, 2, 8)}, `input "ctx" was not supplied`},
 		{"unused", map[string]*tensor.Dense{"x": randTensor(rng, tensor.Float32, 1, 2, 8), "ctx": randTensor(rng, tensor.Float32, 1, 3, 6), "y": randTensor(rng, tensor.Float32, 1)}, `input "y" is not used`},
 		{"dtype", map[string]*tensor.Dense{"x": randTensor(rng, tensor.Float64, 1, 2, 8), "ctx": randTensor(rng, tensor.Float32, 1, 3, 6)}, `input "x" is float64, the model is float32`},
-		{"shape", map[string]*tensor.Dense{"x": randTensor(rng, tensor.Float32, 1, 2, 5), "ctx": randTensor(rng, tensor.Float32, 1, 3, 6)}, "LayerNorm of (1, 2, 5)"},
+		{"shape", map[string]*tensor.Dense{"x": randTensor(rng, tensor.Float32, 1, 2, 5), "ctx": randTensor(rng, tensor.Float32, 1, 3, 6)}, "blk.norm2: nn: LayerNorm of (1, 2, 5)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := prog.Run(tc.inputs)
