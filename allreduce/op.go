@@ -189,7 +189,7 @@ func (s *opState) apply(m message) error {
 	}
 	reduceScatter := h.step < s.n-1
 	s.v.each(a, b, func(seg []float32, off int) {
-		decodeInto(w, seg, m.data[off*w.elemBytes():], reduceScatter)
+		decodeParallel(w, seg, m.data[off*w.elemBytes():], reduceScatter)
 	})
 	if h.step == s.n-2 {
 		// This rank now owns the fully reduced piece: finish it once, here, so every
@@ -236,7 +236,7 @@ func (s *opState) sendNext() error {
 	} else {
 		eb := r.cfg.Wire.elemBytes()
 		payload = r.sendBuf[:(b-a)*eb]
-		s.v.each(a, b, func(seg []float32, off int) { encode(r.cfg.Wire, payload[off*eb:], seg) })
+		s.v.each(a, b, func(seg []float32, off int) { encodeParallel(r.cfg.Wire, payload[off*eb:], seg) })
 	}
 	succ := mod(r.cfg.Rank+1, s.n)
 	subj := dataSubject(r.cfg.Job, r.cfg.Generation, s.seq, succ, s.sendStep, s.sendPiece, s.lay.total)

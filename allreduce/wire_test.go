@@ -75,8 +75,9 @@ func fromBF16Maybe(w Wire, x float32) float32 {
 	return x
 }
 
+// BenchmarkBF16Codec: encode one piece and accumulate it, per float32 byte.
 func BenchmarkBF16Codec(b *testing.B) {
-	v := make([]float32, 1<<18)
+	v, acc := make([]float32, 1<<18), make([]float32, 1<<18)
 	for i := range v {
 		v[i] = float32(i) * 0.001
 	}
@@ -84,6 +85,32 @@ func BenchmarkBF16Codec(b *testing.B) {
 	b.SetBytes(int64(4 * len(v)))
 	for b.Loop() {
 		encode(WireBF16, buf, v)
-		decodeInto(WireBF16, v, buf, true)
+		decodeInto(WireBF16, acc, buf, true)
+	}
+}
+
+func BenchmarkBF16CodecParallel(b *testing.B) {
+	v, acc := make([]float32, 1<<19), make([]float32, 1<<19)
+	buf := make([]byte, 2*len(v))
+	b.SetBytes(int64(4 * len(v)))
+	for b.Loop() {
+		encodeParallel(WireBF16, buf, v)
+		decodeParallel(WireBF16, acc, buf, true)
+	}
+}
+
+func TestParallelRangeCoversOnce(t *testing.T) {
+	for _, n := range []int{0, 1, parallelGrain, 3*parallelGrain + 7, 40 * parallelGrain} {
+		hits := make([]int32, n)
+		parallelRange(n, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				hits[i]++
+			}
+		})
+		for i, h := range hits {
+			if h != 1 {
+				t.Fatalf("n=%d: index %d covered %d times", n, i, h)
+			}
+		}
 	}
 }
