@@ -22,8 +22,11 @@ import (
 
 // Config describes the stack to start.
 type Config struct {
-	Trainers int
-	Samplers int
+	// Coordinators is the number of coordinator replicas (default 1); they elect a
+	// leader among themselves.
+	Coordinators int
+	Trainers     int
+	Samplers     int
 	// ModelDir is the base model (diffusers folder) for trainers and samplers; "" starts
 	// them without one.
 	ModelDir string
@@ -32,6 +35,12 @@ type Config struct {
 	NoAuth bool
 	// MemberTTL is the member lease TTL (default 10 s).
 	MemberTTL time.Duration
+	// Runner is the trainers' job runner. Nil: trainers accept jobs and fail them with
+	// a message saying they cannot train (until the Custom Diffusion runner lands).
+	Runner trainer.JobRunner
+	// BaseModelID overrides the trainers' base model identity when ModelDir is empty
+	// (tests that run a stand-in runner).
+	BaseModelID string
 	// Version is recorded in member records.
 	Version string
 	Logger  *slog.Logger
@@ -39,6 +48,12 @@ type Config struct {
 
 // Validate fills defaults and reports the first invalid field.
 func (c *Config) Validate() error {
+	if c.Coordinators == 0 {
+		c.Coordinators = 1
+	}
+	if c.Coordinators < 1 || c.Coordinators > 8 {
+		return fmt.Errorf("devstack: coordinators %d out of range 1..8", c.Coordinators)
+	}
 	if c.Trainers < 0 || c.Trainers > 64 {
 		return fmt.Errorf("devstack: trainers %d out of range 0..64", c.Trainers)
 	}
@@ -66,8 +81,10 @@ func (c *Config) Validate() error {
 
 // Stack is a running single-process cluster.
 type Stack struct {
-	Cluster     *devcluster.Cluster
-	Coordinator *coordinator.Coordinator
+	Cluster *devcluster.Cluster
+	// Coordinator is the first coordinator; Coordinators lists every replica.
+	Coordinator  *coordinator.Coordinator
+	Coordinators []*coordinator.Coordinator
 	Trainers    []*trainer.Service
 	Samplers    []*sampler.Service
 	Token       string
@@ -95,16 +112,23 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 		s.Close()
 		return nil, err
 	}
-	co, err := coordinator.New(coordinator.Config{Node: node(service.RoleCoordinator, true), NATSURL: c.NATSURL()})
-	if err != nil {
-		return fail(err)
+	for range cfg.Coordinators {
+		co, err := coordinator.New(coordinator.Config{Node: node(service.RoleCoordinator, true), NATSURL: c.NATSURL()})
+		if err != nil {
+			return fail(err)
+		}
+		if err := co.Start(ctx); err != nil {
+			return fail(err)
+		}
+		s.Coordinators = append(s.Coordinators, co)
 	}
-	if err := co.Start(ctx); err != nil {
-		return fail(err)
-	}
-	s.Coordinator = co
+	s.Coordinator = s.Coordinators[0]
 	for range cfg.Trainers {
-		t, err := trainer.NewService(trainer.ServiceConfig{Node: node(service.RoleTrainer, false), NATSURL: c.NATSURL(), ModelDir: cfg.ModelDir})
+		n := node(service.RoleTrainer, false)
+		if cfg.ModelDir == "" {
+			n.BaseModelID = cfg.BaseModelID
+		}
+		t, err := trainer.NewService(trainer.ServiceConfig{Node: n, NATSURL: c.NATSURL(), ModelDir: cfg.ModelDir, Runner: cfg.Runner})
 		if err != nil {
 			return fail(err)
 		}
@@ -151,8 +175,8 @@ func (s *Stack) Close() error {
 	for _, t := range s.Trainers {
 		errs = append(errs, t.Close())
 	}
-	if s.Coordinator != nil {
-		errs = append(errs, s.Coordinator.Close())
+	for _, co := range s.Coordinators {
+		errs = append(errs, co.Close())
 	}
 	if s.Cluster != nil {
 		errs = append(errs, s.Cluster.Close())
