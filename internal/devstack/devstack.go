@@ -85,10 +85,10 @@ type Stack struct {
 	// Coordinator is the first coordinator; Coordinators lists every replica.
 	Coordinator  *coordinator.Coordinator
 	Coordinators []*coordinator.Coordinator
-	Trainers    []*trainer.Service
-	Samplers    []*sampler.Service
-	Token       string
-	log         *slog.Logger
+	Trainers     []*trainer.Service
+	Samplers     []*sampler.Service
+	Token        string
+	log          *slog.Logger
 }
 
 // Start boots the devcluster and every role, returning once all are registered.
