@@ -79,7 +79,7 @@ func runBenchText(ctx context.Context, cfg benchTextConfig) (string, error) {
 		name := "tiny " + c.component
 		t, err := timeEncoder(ctx, cfg, name, cfg.runs, uint64(i), func() (*clip.TextEncoder, error) {
 			if cfg.modelDir != "" {
-				return clip.LoadTextEncoder(filepath.Join(cfg.modelDir, c.component))
+				return clip.LoadTextEncoder(filepath.Join(cfg.modelDir, c.component), c.component)
 			}
 			return clip.NewTextEncoder(c.config)
 		})

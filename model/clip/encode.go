@@ -2,7 +2,6 @@ package clip
 
 import (
 	"fmt"
-	"path/filepath"
 	"sync"
 
 	"gorgonia.org/tensor"
@@ -43,26 +42,16 @@ func NewTextEncoder(cfg diffusers.CLIPTextConfig) (*TextEncoder, error) {
 }
 
 // LoadTextEncoder reads a transformers text-encoder folder (a diffusers model's
-// text_encoder/ or text_encoder_2/): config.json, then the weights, checked by name and
-// shape (see TextModel.LoadWeights).
-func LoadTextEncoder(dir string) (*TextEncoder, error) {
-	cfg, err := diffusers.ReadCLIPTextConfig(filepath.Join(dir, diffusers.ConfigFile))
+// text_encoder/ or text_encoder_2/) into an encoder of its own (see LoadTextModel).
+// prefix names the parameters in graphs: models that are put into one graph together
+// (sdxl.PromptForward) need different prefixes, because gorgonia merges leaf nodes of
+// the same name; "" is fine for an encoder used alone.
+func LoadTextEncoder(dir, prefix string) (*TextEncoder, error) {
+	m, err := LoadTextModel(nn.NewParams(tensor.Float32), prefix, dir)
 	if err != nil {
-		return nil, fmt.Errorf("clip: %w", err)
-	}
-	e, err := NewTextEncoder(*cfg)
-	if err != nil {
-		return nil, fmt.Errorf("clip: %s: %w", dir, err)
-	}
-	w, err := diffusers.OpenWeights(dir, "")
-	if err != nil {
-		return nil, fmt.Errorf("clip: %w", err)
-	}
-	defer w.Close()
-	if err := e.Model.LoadWeights(w); err != nil {
 		return nil, err
 	}
-	return e, nil
+	return &TextEncoder{Model: m}, nil
 }
 
 // AddTokenRows grows the token embedding (TextModel.AddTokenRows) and drops the

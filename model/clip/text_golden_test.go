@@ -88,7 +88,7 @@ func checkClose(t *testing.T, what string, got *tensor.Dense, want []float32, wa
 
 func loadGoldenEncoder(t *testing.T, component string) *TextEncoder {
 	t.Helper()
-	e, err := LoadTextEncoder(golden.Path(t, "tiny-sdxl", component))
+	e, err := LoadTextEncoder(golden.Path(t, "tiny-sdxl", component), component)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,9 +2,34 @@ package clip
 
 import (
 	"fmt"
+	"path/filepath"
 
 	"github.com/latexblend/latexblend/model/diffusers"
+	"github.com/latexblend/latexblend/nn"
 )
+
+// LoadTextModel reads a transformers text-encoder folder (config.json and the
+// model.safetensors weights, or their shards), registers the model in ps under prefix
+// and fills it (LoadWeights).
+func LoadTextModel(ps *nn.Params, prefix, dir string) (*TextModel, error) {
+	cfg, err := diffusers.ReadCLIPTextConfig(filepath.Join(dir, diffusers.ConfigFile))
+	if err != nil {
+		return nil, fmt.Errorf("clip: %w", err)
+	}
+	m, err := NewTextModel(ps, prefix, *cfg)
+	if err != nil {
+		return nil, fmt.Errorf("clip: %s: %w", dir, err)
+	}
+	w, err := diffusers.OpenWeights(dir, "")
+	if err != nil {
+		return nil, fmt.Errorf("clip: %w", err)
+	}
+	defer w.Close()
+	if err := m.LoadWeights(w); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
 
 // LoadWeights fills the model from a transformers checkpoint (model.safetensors of a
 // text_encoder or text_encoder_2 folder, opened with diffusers.OpenWeights). Names and

@@ -61,7 +61,7 @@ func LoadPromptEncoder(dir string) (*PromptEncoder, error) {
 		if err != nil {
 			return nil, fmt.Errorf("sdxl: %w", err)
 		}
-		if *c.dst, err = clip.LoadTextEncoder(d); err != nil {
+		if *c.dst, err = clip.LoadTextEncoder(d, c.name); err != nil {
 			p.Close()
 			return nil, fmt.Errorf("sdxl: %w", err)
 		}

@@ -8,7 +8,9 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/latexblend/latexblend/internal/golden"
+	"github.com/latexblend/latexblend/model/clip"
 	"github.com/latexblend/latexblend/model/safetensors"
+	"github.com/latexblend/latexblend/nn"
 )
 
 // goldenForwardTol is golden/README.md's tolerance for single forwards, relative to the
@@ -204,4 +206,53 @@ func project(t *testing.T, p *PromptEncoder, last *tensor.Dense, pos int) []floa
 		out[i] = float32(s)
 	}
 	return out
+}
+
+// TestGoldenPromptForward checks the in-graph conditioning (PromptForward, encoder 1
+// stopped at its penultimate layer) against golden cases/text.
+func TestGoldenPromptForward(t *testing.T) {
+	ref := openGolden(t, "text.safetensors")
+	p := loadTinyPromptEncoder(t)
+	ids1, ids2 := goldenIDRows(t, ref, "input_ids_1"), goldenIDRows(t, ref, "input_ids_2")
+	idt1, err := clip.IDsTensor(tensor.Float32, ids1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idt2, err := clip.IDsTensor(tensor.Float32, ids2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sel2, err := clip.PoolSelectTensor(tensor.Float32, ids2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	te1, te2 := p.TextEncoder.Model, p.TextEncoder2.Model
+	prog := nn.NewProgram(te1.Params(), func(b *nn.Builder) error {
+		i1, err := b.Input("ids1")
+		if err != nil {
+			return err
+		}
+		i2, err := b.Input("ids2")
+		if err != nil {
+			return err
+		}
+		s2, err := b.Input("sel2")
+		if err != nil {
+			return err
+		}
+		ctx, pooled, err := PromptForward(b, te1, te2, i1, i2, s2)
+		if err != nil {
+			return err
+		}
+		b.Output("ctx", ctx)
+		b.Output("pooled", pooled)
+		return nil
+	}, nn.Hooks{})
+	defer prog.Close()
+	res, err := prog.Run(map[string]*tensor.Dense{"ids1": idt1, "ids2": idt2, "sel2": sel2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkGolden(t, ref, "prompt_embeds", res.Outputs["ctx"])
+	checkGolden(t, ref, "pooled_prompt_embeds", res.Outputs["pooled"])
 }
