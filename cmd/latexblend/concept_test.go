@@ -1,0 +1,142 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"image"
+	"image/png"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/latexblend/latexblend/allreduce"
+	"github.com/latexblend/latexblend/devcluster"
+	"github.com/latexblend/latexblend/internal/devstack"
+	"github.com/latexblend/latexblend/model/safetensors"
+	"github.com/latexblend/latexblend/trainer"
+)
+
+// stepRunner is a stand-in trainer.JobRunner for the CLI test (not the Custom Diffusion
+// trainer): every step all-reduces a counter over the gang's ring and reports progress;
+// rank 0 returns a small valid concept entry.
+func stepRunner(t *testing.T) trainer.JobRunner {
+	return trainer.JobRunnerFunc(func(ctx context.Context, job *trainer.JobContext) (*trainer.Result, error) {
+		start, _, err := job.Checkpoints.Load(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for step := start + 1; step <= int(job.Spec.Steps); step++ {
+			v := []float32{float32(step)}
+			if err := job.Ring.AllReduce(ctx, allreduce.Mean, v); err != nil {
+				return nil, err
+			}
+			job.Progress.Report(step, 1/v[0])
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+		if job.Rank != 0 {
+			return nil, nil
+		}
+		path := filepath.Join(t.TempDir(), "entry.safetensors")
+		err = safetensors.WriteFile(path, []safetensors.Tensor{
+			{Name: "mid_block.attn2.k", Shape: []int{2, 2}, F32: []float32{1, 2, 3, 4}},
+			{Name: "mid_block.attn2.v", Shape: []int{2, 2}, F32: []float32{4, 3, 2, 1}},
+		}, map[string]string{trainer.EntryKeyFormat: trainer.EntryFormat, trainer.EntryKeyClassNoun: job.Spec.ClassNoun,
+			trainer.EntryKeyModifier: job.Spec.ModifierToken, trainer.EntryKeyNTok: "2", trainer.EntryKeyBaseModelID: job.BaseModelID})
+		if err != nil {
+			return nil, err
+		}
+		b, err := os.ReadFile(path)
+		return &trainer.Result{Entry: b}, err
+	})
+}
+
+// TestConceptAndJobsCommands drives the user's commands against a dev stack found
+// through the endpoints file: concept add --wait trains on a gang of two, then the bank
+// and job commands list, show, download, import, delete.
+func TestConceptAndJobsCommands(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv(devcluster.HomeEnv, home)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	st, err := devstack.Start(ctx, devstack.Config{Trainers: 2, Runner: stepRunner(t), BaseModelID: "cli-test-model"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	path, err := devcluster.EndpointsPath()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := devcluster.WriteEndpoints(path, st.Endpoints()); err != nil {
+		t.Fatal(err)
+	}
+	images := filepath.Join(home, "images")
+	os.MkdirAll(images, 0o755)
+	for _, name := range []string{"a.png", "b.png", "c.png"} {
+		var buf bytes.Buffer
+		png.Encode(&buf, image.NewGray(image.Rect(0, 0, 8, 8)))
+		os.WriteFile(filepath.Join(images, name), buf.Bytes(), 0o644)
+	}
+	os.WriteFile(filepath.Join(images, "notes.md"), []byte("ignored"), 0o644)
+
+	must := func(args ...string) string {
+		t.Helper()
+		out, err := run(ctx, args...)
+		if err != nil {
+			t.Fatalf("latexblend %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return out
+	}
+	out := must("concept", "add", "mydog", "--class", "dog", "--images", images, "--workers", "2", "--steps", "30", "--wait", "--no-progress")
+	m := regexp.MustCompile(`job=(\S+) state=done concept=mydog digest=(sha256:[0-9a-f]{64}) steps=30 generation=1`).FindStringSubmatch(out)
+	if m == nil || !strings.Contains(out, "images=3 reg=0 workers=2 steps=30") || !strings.Contains(out, "/30 loss") {
+		t.Fatalf("concept add output:\n%s", out)
+	}
+	jobID, digest := m[1], m[2]
+
+	if out := must("concept", "ls"); !strings.Contains(out, "mydog") || !strings.Contains(out, "concepts=1") {
+		t.Errorf("concept ls:\n%s", out)
+	}
+	if out := must("concept", "show", "mydog"); !strings.Contains(out, digest) || !strings.Contains(out, jobID) {
+		t.Errorf("concept show:\n%s", out)
+	}
+	file := filepath.Join(home, "mydog.safetensors")
+	if out := must("concept", "get", "mydog", "-o", file); !strings.Contains(out, "digest="+digest) {
+		t.Errorf("concept get:\n%s", out)
+	}
+	// Through --etcd discovery instead of the endpoints file's coordinator address.
+	out = must("concept", "import", file, "--name", "copy", "--etcd", strings.Join(st.Cluster.EtcdEndpoints, ","), "--token", st.Token)
+	if !strings.Contains(out, "concept=copy") || !strings.Contains(out, digest) {
+		t.Errorf("concept import:\n%s", out)
+	}
+	if _, err := run(ctx, "concept", "import", file, "--name", "copy"); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Errorf("importing a taken name: %v", err)
+	}
+	if out := must("jobs", "ls"); !strings.Contains(out, jobID) || !strings.Contains(out, "done") || !strings.Contains(out, "jobs=1") {
+		t.Errorf("jobs ls:\n%s", out)
+	}
+	if out := must("jobs", "show", jobID); !strings.Contains(out, "state:           done") {
+		t.Errorf("jobs show:\n%s", out)
+	}
+	if out := must("jobs", "cancel", jobID); !strings.Contains(out, "state=done") {
+		t.Errorf("jobs cancel of a done job:\n%s", out)
+	}
+	must("jobs", "rm", jobID)
+	if _, err := run(ctx, "jobs", "show", jobID); err == nil || !strings.Contains(err.Error(), "NotFound") {
+		t.Errorf("jobs show after rm: %v", err)
+	}
+	must("concept", "rm", "mydog")
+	if out := must("concept", "ls"); strings.Contains(out, "mydog") || !strings.Contains(out, "concepts=1") {
+		t.Errorf("concept ls after rm:\n%s", out)
+	}
+	if _, err := run(ctx, "concept", "add", "bad name", "--class", "dog", "--images", images); err == nil || !strings.Contains(err.Error(), "concept_name") {
+		t.Errorf("concept add with a bad name: %v", err)
+	}
+}
