@@ -10,9 +10,9 @@ import (
 // diffusers' add_time_ids. Sizes are (height, width) pairs; a zero pair means the
 // request's image size, as diffusers' `original_size or (height, width)` does.
 type SizeConditioning struct {
-	OriginalSize       [2]int `json:"original_size"`          // (height, width) the model is told the image had
+	OriginalSize       [2]int `json:"original_size"`         // (height, width) the model is told the image had
 	CropsCoordsTopLeft [2]int `json:"crops_coords_top_left"` // (top, left) of the crop it is told was taken
-	TargetSize         [2]int `json:"target_size"`            // (height, width) it is told to produce
+	TargetSize         [2]int `json:"target_size"`           // (height, width) it is told to produce
 }
 
 // resolved fills zero sizes with (height, width).
