@@ -41,18 +41,32 @@ type Edits struct {
 	ReadProbs []string
 	// ScoreColumns apply to every cross-attention module and every row.
 	ScoreColumns []ColumnCopy
+	// Rectify maps cross-attention modules to LatexBlend's self-rectification of the
+	// scores (applied after ScoreColumns, before ScoreBias).
+	Rectify map[string]Rectification
 	// ScoreBias maps attention modules to a bias [B, heads, Lq, Lk] added to their
-	// pre-softmax scores (after ScoreColumns).
+	// pre-softmax scores (after ScoreColumns and Rectify).
 	ScoreBias map[string]*tensor.Dense
 }
+
+// Rectification pushes scores toward their row maximum where Boost is non-zero and
+// toward the row minimum where Suppress is non-zero (LatexBlend's refine_attn):
+//
+//	S1 = S + Boost ⊙ (max_k S − S)
+//	S2 = S1 − Suppress ⊙ (S1 − min_k S)
+//
+// with the row extremes taken over the keys of the original S. Boost and Suppress are
+// [B, heads, Lq, Lk] coefficients: 1[mask > 0]·size_reg·c_reg·(t/1000)^5 in the
+// reference, zero in rows (e.g. the unconditional half) that are not rectified.
+type Rectification struct{ Boost, Suppress *tensor.Dense }
 
 var _ Processor = (*Edits)(nil)
 
 // Key encodes which modules are edited and how; positions and values are inputs.
 func (e *Edits) Key() string {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "edits kv=%v read=%v probs=%v cols=%v bias=%v",
-		sortedNames(e.ReplaceKV), sortedCopy(e.ReadKV), sortedCopy(e.ReadProbs), len(e.ScoreColumns) > 0, sortedNames(e.ScoreBias))
+	fmt.Fprintf(&sb, "edits kv=%v read=%v probs=%v cols=%v rectify=%v bias=%v",
+		sortedNames(e.ReplaceKV), sortedCopy(e.ReadKV), sortedCopy(e.ReadProbs), len(e.ScoreColumns) > 0, sortedNames(e.Rectify), sortedNames(e.ScoreBias))
 	return sb.String()
 }
 
@@ -116,6 +130,15 @@ func (e *Edits) Inputs(call Inputs) (map[string]*tensor.Dense, error) {
 			w[j*l+i] = 1
 		}
 		out[scoreMapInput] = denseOf64(dt, w, l, l)
+	}
+	for _, module := range sortedNames(e.Rectify) {
+		r := e.Rectify[module]
+		for what, t := range map[string]*tensor.Dense{"boost": r.Boost, "suppress": r.Suppress} {
+			if t == nil || t.Dtype() != dt || t.Dims() != 4 || t.Shape()[0] != bs || t.Shape()[3] != l {
+				return nil, fmt.Errorf("unet: edits: rectification %s of %s must be a %v [%d, heads, Lq, %d] tensor", what, module, dt, bs, l)
+			}
+			out[editInput(module, what)] = t
+		}
 	}
 	for _, module := range sortedNames(e.ScoreBias) {
 		t := e.ScoreBias[module]
@@ -216,7 +239,8 @@ func (e *Edits) Hooks() Hooks {
 		},
 		Unfused: func(s Site) bool {
 			_, bias := e.ScoreBias[s.Module]
-			return probs[s.Module] || bias || (s.Cross && len(e.ScoreColumns) > 0)
+			_, rect := e.Rectify[s.Module]
+			return probs[s.Module] || bias || rect || (s.Cross && len(e.ScoreColumns) > 0)
 		},
 		Scores: func(b *nn.Builder, s Site, sc *G.Node) (*G.Node, error) {
 			var err error
@@ -227,6 +251,11 @@ func (e *Edits) Hooks() Hooks {
 				}
 				if sc, err = b.Linear(sc, w, nil); err != nil {
 					return nil, fmt.Errorf("score columns: %w", err)
+				}
+			}
+			if _, ok := e.Rectify[s.Module]; ok {
+				if sc, err = rectify(b, s.Module, sc); err != nil {
+					return nil, fmt.Errorf("rectification: %w", err)
 				}
 			}
 			if _, ok := e.ScoreBias[s.Module]; ok {
@@ -250,6 +279,48 @@ func (e *Edits) Hooks() Hooks {
 			return p, nil
 		},
 	}
+}
+
+// rectify applies Rectification to scores s [B, H, Lq, Lk].
+func rectify(b *nn.Builder, module string, s *G.Node) (*G.Node, error) {
+	boost, err := b.Input(editInput(module, "boost"))
+	if err != nil {
+		return nil, err
+	}
+	suppress, err := b.Input(editInput(module, "suppress"))
+	if err != nil {
+		return nil, err
+	}
+	if !boost.Shape().Eq(s.Shape()) || !suppress.Shape().Eq(s.Shape()) {
+		return nil, fmt.Errorf("coefficients %v / %v do not match the scores %v", boost.Shape(), suppress.Shape(), s.Shape())
+	}
+	mx, err := rowExtreme(s, false)
+	if err != nil {
+		return nil, err
+	}
+	mn, err := rowExtreme(s, true)
+	if err != nil {
+		return nil, err
+	}
+	up, err := G.Sub(mx, s)
+	if err == nil {
+		up, err = G.HadamardProd(boost, up)
+	}
+	var s1 *G.Node
+	if err == nil {
+		s1, err = G.Add(s, up)
+	}
+	var down *G.Node
+	if err == nil {
+		down, err = G.Sub(s1, mn)
+	}
+	if err == nil {
+		down, err = G.HadamardProd(suppress, down)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return G.Sub(s1, down)
 }
 
 // writeRows computes x·keep + new from the module's inputs.
