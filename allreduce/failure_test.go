@@ -253,3 +253,17 @@ func TestSlowConsumerFree16MiB(t *testing.T) {
 	}
 	t.Logf("16 MiB at 8 ranks took %s", took[0])
 }
+
+// TestNewerGenerationDataFailsRank: a piece addressed to this rank by a newer generation
+// fails the operation with ErrGenerationChanged.
+func TestNewerGenerationDataFailsRank(t *testing.T) {
+	env := newEnv(t, 2, devcluster.Config{})
+	rings := env.join(t, Config{Job: "gendata", Generation: 4, Timeout: time.Minute}, nil)
+	rings[1] = nil // rank 1 stays out, so rank 0 waits
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		env.conns[1].Publish(dataSubject("gendata", 5, 0, 0, 0, 0, 8), make([]byte, 16))
+	}()
+	errs, took := allReduce(t.Context(), rings, Sum, [][][]float32{{make([]float32, 8)}, nil})
+	requireAllFailed(t, errs, took, []int{0}, 10*time.Second, ErrGenerationChanged)
+}
