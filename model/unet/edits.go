@@ -223,6 +223,9 @@ func (e *Edits) Hooks() Hooks {
 	return Hooks{
 		KV: func(b *nn.Builder, s Site, k, v *G.Node) (*G.Node, *G.Node, error) {
 			if _, ok := e.ReplaceKV[s.Module]; ok {
+				if !s.Cross {
+					return nil, nil, fmt.Errorf("ReplaceKV names a self-attention module; only cross-attention (attn2) rows can be written")
+				}
 				var err error
 				if k, err = writeRows(b, s.Module, "k", k); err != nil {
 					return nil, nil, err

@@ -223,6 +223,7 @@ func TestEditsInputErrors(t *testing.T) {
 		"shape":    {kv([]int{0}, []int{1, 2}, 3, 16), "want [2, C]"},
 		"channels": {kv([]int{0}, []int{1}, 1, 8), microAttn2},
 		"column":   {&Edits{ScoreColumns: []ColumnCopy{{From: 9, To: 0}}}, "outside the 5 tokens"},
+		"self":     {&Edits{ReplaceKV: map[string]KVRows{strings.TrimSuffix(microAttn2, "2") + "1": {Rows: []int{0}, Positions: []int{0}, K: randDense(randSrc(1), tensor.Float32, 1, 1, 16), V: randDense(randSrc(1), tensor.Float32, 1, 1, 16)}}}, "only cross-attention"},
 	} {
 		_, err := m.Forward(context.Background(), in, Options{Processor: tc.p})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
