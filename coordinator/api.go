@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"strings"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -66,9 +67,21 @@ func (a *api) ClusterStatus(ctx context.Context, _ *pb.ClusterStatusRequest) (*p
 	if err != nil {
 		return nil, service.ToStatus(err)
 	}
+	claims, err := cli.Get(ctx, trainer.ClaimsPrefix, clientv3.WithPrefix())
+	if err != nil {
+		return nil, service.ToStatus(err)
+	}
+	jobOf := map[string]string{}
+	for _, kv := range claims.Kvs {
+		jobOf[strings.TrimPrefix(string(kv.Key), trainer.ClaimsPrefix)] = string(kv.Value)
+	}
 	resp := &pb.ClusterStatusResponse{LeaderId: leader}
 	for _, m := range members {
-		resp.Members = append(resp.Members, MemberToProto(m))
+		pm := MemberToProto(m)
+		if m.Role == service.RoleTrainer {
+			pm.JobId = jobOf[m.ID]
+		}
+		resp.Members = append(resp.Members, pm)
 		if m.Role == service.RoleCoordinator && m.ID == leader {
 			resp.LeaderAddress = m.Address
 		}

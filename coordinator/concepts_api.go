@@ -173,6 +173,12 @@ func (c *Coordinator) importEntry(ctx context.Context, h *pb.ImportConceptHeader
 	if err != nil {
 		return rec, fmt.Errorf("%w: %w", err, service.ErrInvalidArgument)
 	}
+	if err := pb.CheckClassNoun(info.ClassNoun); err != nil {
+		return rec, fmt.Errorf("concept entry: class noun: %w: %w", err, service.ErrInvalidArgument)
+	}
+	if err := pb.CheckToken(info.ModifierToken); err != nil {
+		return rec, fmt.Errorf("concept entry: modifier token: %w: %w", err, service.ErrInvalidArgument)
+	}
 	known, err := c.clusterBaseModels(ctx)
 	if err != nil {
 		return rec, err

@@ -141,6 +141,19 @@ func TestCancelFreesTrainers(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("long job never started")
 	}
+	cs, err := c.api().ClusterStatus(ctx, &pb.ClusterStatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	busy := 0
+	for _, m := range cs.Members {
+		if m.JobId == long.Id {
+			busy++
+		}
+	}
+	if busy != 2 || cs.RunningJobs != 1 {
+		t.Errorf("ClusterStatus shows %d trainers on the running job and %d running jobs, want 2 and 1", busy, cs.RunningJobs)
+	}
 	wide := c.submit(ctx, spec("wide", 3, 20, 10), 3)
 	for range 3 { // the wide job must never hold the one free trainer
 		time.Sleep(150 * time.Millisecond)
@@ -191,4 +204,31 @@ func TestCancelFreesTrainers(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// Trainers only take jobs for their own base model: a job for another model waits
+// without claiming anyone or blocking the queue, and a job without one is given the
+// trainers' model at submission.
+func TestBaseModelMatching(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	c := startCluster(t, ctx, clusterConfig{coordinators: 1, trainers: 2, stepDelay: time.Millisecond})
+	other := spec("elsewhere", 1, 10, 5)
+	other.BaseModelId = "another-model"
+	foreign := c.submit(ctx, other, 1)
+	ours := c.submit(ctx, spec("ours", 2, 10, 5), 1)
+	if ours.Spec.BaseModelId != testBaseModel {
+		t.Errorf("resolved base model %q, want the trainers' %q", ours.Spec.BaseModelId, testBaseModel)
+	}
+	c.waitState(ctx, ours.Id, pb.JobState_JOB_STATE_DONE, 20*time.Second)
+	if st := c.job(ctx, foreign.Id).Status; st.State != pb.JobState_JOB_STATE_PENDING || st.Generation != 0 {
+		t.Errorf("job for another base model: %v generation %d, want pending and never run", st.State, st.Generation)
+	}
+	for tr, j := range c.claims(ctx) {
+		t.Errorf("trainer %s claimed by %s", tr, j)
+	}
+	cs, err := c.api().ClusterStatus(ctx, &pb.ClusterStatusRequest{})
+	if err != nil || cs.PendingJobs != 1 || cs.RunningJobs != 0 || cs.Concepts != 1 {
+		t.Errorf("ClusterStatus = %v, %v; want 1 pending job and 1 concept", cs, err)
+	}
 }
