@@ -42,7 +42,7 @@ type Params struct {
 	NumImages      int              `json:"num_images"`
 	Seed           uint64           `json:"seed"`
 	// InitLatents says the initial latents were given rather than drawn from Seed.
-	InitLatents bool `json:"init_latents"`
+	InitLatents bool `json:"-"`
 }
 
 // Generate runs the SDXL text-to-image loop of diffusers' StableDiffusionXLPipeline:

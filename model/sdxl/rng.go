@@ -31,10 +31,13 @@ const (
 )
 
 // NewNoise returns the generator for seed, seeded as pcg32_srandom(seed, noiseStream).
-func NewNoise(seed uint64) *Noise {
-	g := &Noise{inc: noiseStream<<1 | 1}
+func NewNoise(seed uint64) *Noise { return newPCG(seed, noiseStream) }
+
+// newPCG is pcg32_srandom(initstate, initseq).
+func newPCG(initState, initSeq uint64) *Noise {
+	g := &Noise{inc: initSeq<<1 | 1}
 	g.next32()
-	g.state += seed
+	g.state += initState
 	g.next32()
 	return g
 }
