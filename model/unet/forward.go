@@ -18,6 +18,7 @@ type Options struct {
 	// Capture returns the per-block activations (see BuildOptions.Capture).
 	Capture bool
 	// GradSample returns d(loss)/d(sample); the processor's Finish hook must set a loss.
+	// Any run with a loss also overwrites Grad of the model's trainable parameters.
 	GradSample bool
 }
 

@@ -65,7 +65,8 @@ func (h Hooks) unfused(s Site) bool {
 type Processor interface {
 	// Key identifies the graph structure the hooks build.
 	Key() string
-	// Hooks are called while the graph is built.
+	// Hooks is called once per graph build, so the hooks it returns may keep state
+	// local to that build (e.g. the probability nodes a Finish hook turns into a loss).
 	Hooks() Hooks
 	// Inputs returns the extra named graph inputs the hooks read, for this call's
 	// UNet inputs (so they can be sized to its batch and token count).

@@ -2,6 +2,7 @@ package unet
 
 import (
 	"fmt"
+	"path/filepath"
 	"sync"
 
 	G "gorgonia.org/gorgonia"
@@ -95,7 +96,7 @@ func Open(dir, variant string) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	w, err := diffusers.OpenWeights(dir+"/unet", variant)
+	w, err := diffusers.OpenWeights(filepath.Join(dir, "unet"), variant)
 	if err != nil {
 		return nil, err
 	}
