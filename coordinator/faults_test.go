@@ -232,3 +232,34 @@ func TestBaseModelMatching(t *testing.T) {
 		t.Errorf("ClusterStatus = %v, %v; want 1 pending job and 1 concept", cs, err)
 	}
 }
+
+// When the only trainer of a running job dies and no other is free, the job goes back
+// to the queue keeping its generation and checkpoint; a trainer that joins later
+// resumes it from that checkpoint.
+func TestJobRequeuedWhenGangIsGone(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	c := startCluster(t, ctx, clusterConfig{coordinators: 1, trainers: 1, stepDelay: 20 * time.Millisecond})
+	fired := stepTrigger(c.runner, 1, 12)
+	job := c.submit(ctx, spec("lonely", 1, 40, 5), 1)
+	select {
+	case <-fired:
+	case <-ctx.Done():
+		t.Fatal("job never reached step 12")
+	}
+	c.trainers[0].Crash()
+	st := c.waitState(ctx, job.Id, pb.JobState_JOB_STATE_PENDING, 10*time.Second).Status
+	if st.Generation != 1 || st.CheckpointStep < 10 || len(st.TrainerIds) != 0 {
+		t.Fatalf("requeued job status = %v, want generation 1 kept with its checkpoint", st)
+	}
+	c.addTrainer(ctx)
+	done := c.waitState(ctx, job.Id, pb.JobState_JOB_STATE_DONE, 20*time.Second)
+	if done.Status.Generation != 2 {
+		t.Errorf("generation %d, want 2", done.Status.Generation)
+	}
+	for id, r := range c.runner.snapshot(job.Id) {
+		if id.gen == 2 && r.resumed != int(st.CheckpointStep) {
+			t.Errorf("generation 2 resumed at %d, want the checkpoint at %d", r.resumed, st.CheckpointStep)
+		}
+	}
+}

@@ -97,18 +97,7 @@ func startCluster(t *testing.T, ctx context.Context, cfg clusterConfig) *cluster
 		c.apis = append(c.apis, pb.NewCoordinatorClient(conn))
 	}
 	for range cfg.trainers {
-		tr, err := trainer.NewService(trainer.ServiceConfig{
-			Node:    service.Config{EtcdEndpoints: dc.EtcdEndpoints, MemberTTL: 2 * time.Second, BaseModelID: testBaseModel, Logger: log},
-			NATSURL: dc.NATSURL(), Runner: c.runner, RingTimeout: 10 * time.Second,
-			ProgressInterval: 20 * time.Millisecond, PollInterval: 200 * time.Millisecond,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := tr.Start(ctx); err != nil {
-			t.Fatal(err)
-		}
-		c.trainers = append(c.trainers, tr)
+		c.addTrainer(ctx)
 	}
 	if c.nc, err = nats.Connect(dc.NATSURL()); err != nil {
 		t.Fatal(err)
@@ -130,6 +119,24 @@ func startCluster(t *testing.T, ctx context.Context, cfg clusterConfig) *cluster
 		return nil
 	})
 	return c
+}
+
+// addTrainer starts one more trainer (2 s member TTL, the lsq runner).
+func (c *cluster) addTrainer(ctx context.Context) *trainer.Service {
+	c.t.Helper()
+	tr, err := trainer.NewService(trainer.ServiceConfig{
+		Node:    service.Config{EtcdEndpoints: c.dc.EtcdEndpoints, MemberTTL: 2 * time.Second, BaseModelID: testBaseModel, Logger: testLogger(c.t)},
+		NATSURL: c.dc.NATSURL(), Runner: c.runner, RingTimeout: 10 * time.Second,
+		ProgressInterval: 20 * time.Millisecond, PollInterval: 200 * time.Millisecond,
+	})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if err := tr.Start(ctx); err != nil {
+		c.t.Fatal(err)
+	}
+	c.trainers = append(c.trainers, tr)
+	return tr
 }
 
 func (c *cluster) close() {

@@ -46,10 +46,20 @@ func (c *Coordinator) lead(ctx context.Context) {
 	}
 }
 
-// watchPrefix signals wake on every change under prefix until ctx ends.
+// watchPrefix signals wake on every change under prefix until ctx ends. Progress and
+// checkpoint records change every few steps and never need scheduling, so they are
+// ignored.
 func watchPrefix(ctx context.Context, cli *clientv3.Client, prefix string, wake chan<- struct{}) {
 	for ctx.Err() == nil {
-		for range cli.Watch(clientv3.WithRequireLeader(ctx), prefix, clientv3.WithPrefix()) {
+		for wr := range cli.Watch(clientv3.WithRequireLeader(ctx), prefix, clientv3.WithPrefix()) {
+			relevant := len(wr.Events) == 0
+			for _, ev := range wr.Events {
+				k := string(ev.Kv.Key)
+				relevant = relevant || !(strings.HasSuffix(k, "/progress") || strings.HasSuffix(k, "/checkpoint"))
+			}
+			if !relevant {
+				continue
+			}
 			select {
 			case wake <- struct{}{}:
 			default:

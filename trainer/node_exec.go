@@ -41,12 +41,19 @@ func (s *Service) execute(ctx context.Context, a Assignment, assignRev int64) {
 	resp, err := cli.Get(ctx, JobKey(a.Job))
 	if err != nil || len(resp.Kvs) == 0 {
 		if ctx.Err() == nil {
+			// Without this rank the gang cannot join: ask for a new generation.
 			log.Warn("job record unreadable", "err", err)
+			s.requestReform(ctx, a, assignRev)
 		}
 		return
 	}
 	job, err := UnmarshalJob(resp.Kvs[0].Value)
-	if err != nil || Terminal(job.Status.GetState()) {
+	if err != nil {
+		log.Error("job record undecodable", "err", err)
+		s.failJob(ctx, a, assignRev, fmt.Sprintf("trainer %s cannot decode the job record: %v", id, err))
+		return
+	}
+	if Terminal(job.Status.GetState()) {
 		return
 	}
 	if s.cfg.Runner == nil {
@@ -54,8 +61,12 @@ func (s *Service) execute(ctx context.Context, a Assignment, assignRev int64) {
 		return
 	}
 	log.Info("joining ring")
-	ring, err := allreduce.Join(ctx, s.nc, allreduce.Config{Job: a.Job, Generation: uint64(a.Generation), Rank: rank,
+	// A rank that never shows up (it failed before joining) must not stall the gang
+	// forever: after RingTimeout the others ask for a new generation.
+	jctx, cancelJoin := context.WithTimeout(ctx, s.cfg.RingTimeout)
+	ring, err := allreduce.Join(jctx, s.nc, allreduce.Config{Job: a.Job, Generation: uint64(a.Generation), Rank: rank,
 		Size: len(a.Trainers), Timeout: s.cfg.RingTimeout, Logger: log})
+	cancelJoin()
 	if err != nil {
 		if ctx.Err() == nil {
 			log.Warn("joining ring failed", "err", err)
