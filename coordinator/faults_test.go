@@ -3,6 +3,7 @@ package coordinator_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -10,6 +11,30 @@ import (
 	pb "github.com/latexblend/latexblend/proto/latexblend/v1"
 	"github.com/latexblend/latexblend/trainer"
 )
+
+// watchEvents collects the non-empty events WatchJob streams for a job; the channel
+// closes when the stream ends.
+func watchEvents(t *testing.T, ctx context.Context, api pb.CoordinatorClient, id string) <-chan string {
+	t.Helper()
+	stream, err := api.WatchJob(ctx, &pb.WatchJobRequest{JobId: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(chan string, 1000)
+	go func() {
+		defer close(out)
+		for {
+			m, err := stream.Recv()
+			if err != nil {
+				return
+			}
+			if m.Event != "" {
+				out <- m.Event
+			}
+		}
+	}()
+	return out
+}
 
 // stepTrigger fires once when a rank of generation gen reaches step.
 func stepTrigger(r *lsqRunner, gen int64, step int) <-chan struct{} {
@@ -34,6 +59,7 @@ func TestTrainerKilledMidJob(t *testing.T) {
 	const steps, every = 80, 10
 	fired := stepTrigger(c.runner, 1, 25)
 	job := c.submit(ctx, spec("elastic", 2, steps, every), 3)
+	events := watchEvents(t, ctx, c.api(), job.Id)
 	select {
 	case <-fired:
 	case <-ctx.Done():
@@ -52,6 +78,13 @@ func TestTrainerKilledMidJob(t *testing.T) {
 	t.Logf("job done %.1fs after the crash", time.Since(crashed).Seconds())
 	if done.Status.Generation != 2 {
 		t.Errorf("final generation %d, want 2 (one re-formation)", done.Status.Generation)
+	}
+	var sawBump bool
+	for e := range events {
+		sawBump = sawBump || strings.HasPrefix(e, "generation 2: ring re-formed with 2 trainers, resuming from step")
+	}
+	if !sawBump {
+		t.Error("WatchJob streamed no generation-2 event")
 	}
 	runs := c.runner.snapshot(job.Id)
 	lastGen1 := 0
