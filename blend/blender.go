@@ -49,8 +49,10 @@ type Blender struct {
 	mu sync.Mutex
 	// rect holds the masks once the save step ran.
 	rect *rectState
-	// Losses are the guidance losses per guidance step (for reports and tests).
+	// losses and grads are the guidance losses and d(loss)/d(latents) per guidance
+	// step (for reports and tests).
 	losses []float64
+	grads  [][]float32
 	log    *slog.Logger
 }
 
@@ -130,6 +132,13 @@ func (b *Blender) GuidanceLosses() []float64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return append([]float64(nil), b.losses...)
+}
+
+// GuidanceGrads returns d(loss)/d(latents) of each guidance step run so far.
+func (b *Blender) GuidanceGrads() [][]float32 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([][]float32(nil), b.grads...)
 }
 
 // Metadata describes the blend for the image's text chunk.
@@ -297,11 +306,14 @@ func (b *Blender) guide(ctx context.Context, st *sdxl.Step) (*tensor.Dense, erro
 	g := out.SampleGrad.Data().([]float32)
 	step := float32(b.opts.GuidanceStepsize)
 	next := make([]float32, len(z))
+	dz := make([]float32, len(z))
 	for i := range z {
-		next[i] = z[i] - step*(g[i]*scale)
+		dz[i] = g[i] * scale
+		next[i] = z[i] - step*dz[i]
 	}
 	b.mu.Lock()
 	b.losses = append(b.losses, out.Loss)
+	b.grads = append(b.grads, dz)
 	b.mu.Unlock()
 	b.log.Debug("blend guidance", "step", st.Index, "t", st.Timestep, "loss", out.Loss)
 	return tensor.New(tensor.WithShape(s.Clone()...), tensor.WithBacking(next)), nil

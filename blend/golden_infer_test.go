@@ -46,6 +46,18 @@ func runGoldenInfer(t *testing.T, name string, opts Options, clusters [][]int) (
 	return steps, res.Latents.Data().([]float32), b
 }
 
+// TestGoldenCasesDiffer makes sure the golden comparisons can fail: the rectified run
+// differs from the plain one by far more than the tolerance.
+func TestGoldenCasesDiffer(t *testing.T) {
+	plain, _ := goldenF32(t, openCase(t, "latexblend_infer_plain"), "final_latents")
+	rect, _ := goldenF32(t, openCase(t, "latexblend_infer_rectification"), "final_latents")
+	if e := relErr(rect, plain); e < 2*tolPipeline {
+		t.Errorf("rectified and plain final latents differ by only %.3g", e)
+	} else {
+		t.Logf("rectified vs plain final latents: %.3g", e)
+	}
+}
+
 func compatOptions() Options {
 	o := DefaultOptions()
 	o.ReferenceCompat = true
@@ -96,6 +108,14 @@ func TestGoldenInferGuidance(t *testing.T) {
 		t.Logf("guidance loss step %d: %.6g (reference %.6g, rel err %.3g)", i, l, want[0], e)
 		if e > tolGrad {
 			t.Errorf("guidance loss step %d: %.6g, reference %.6g", i, l, want[0])
+		}
+	}
+	for i, g := range b.GuidanceGrads() {
+		want, _ := goldenF32(t, ref, fmt.Sprintf("guidance.grad_step%d", i))
+		e := relErr(g, want)
+		t.Logf("guidance grad step %d: rel err %.3g", i, e)
+		if e > tolGrad {
+			t.Errorf("guidance grad step %d: rel err %.3g > %g", i, e, tolGrad)
 		}
 	}
 	checkSteps(t, "latexblend_infer_guidance", steps, final, nil)
