@@ -135,7 +135,7 @@ func newConceptAddCmd() *cobra.Command {
 				if !wait {
 					return nil
 				}
-				return followJob(ctx, api, job.Id, out, !noProgress)
+				return followJob(ctx, api, job.Id, out, !noProgress && writerIsTerminal(out))
 			})
 		},
 	}
@@ -160,7 +160,7 @@ func newConceptAddCmd() *cobra.Command {
 	fl.StringArrayVar(&templates, "template", nil, `prompt template with one "{}" (repeatable; default: the reference's 7)`)
 	fl.StringVar(&s.ExtractPrompt, "extract-prompt", "", `prompt the entry is extracted with (default "photo of <modifier-token> <class>")`)
 	fl.BoolVar(&wait, "wait", false, "follow the job with a progress bar until it ends")
-	fl.BoolVar(&noProgress, "no-progress", false, "with --wait, print one line per update instead of a progress bar")
+	fl.BoolVar(&noProgress, "no-progress", false, "with --wait, print one line per update instead of a progress bar (the default when stdout is not a terminal)")
 	cmd.MarkFlagRequired("class")
 	cmd.MarkFlagRequired("images")
 	return cmd
@@ -207,6 +207,17 @@ func followJob(ctx context.Context, api pb.CoordinatorClient, id string, out io.
 	}
 	fmt.Fprintf(out, "job=%s state=done concept=%s digest=%s steps=%d generation=%d\n", id, st.ConceptName, st.ConceptDigest, st.Step, st.Generation)
 	return nil
+}
+
+// writerIsTerminal reports whether w is a character device, where the progress bar can
+// redraw its line; elsewhere (pipes, files, tests) updates are printed as lines.
+func writerIsTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 // progressLine renders "[#####.....] 40/100 loss 0.1234 2.5 steps/s ETA 24s gen 1".
