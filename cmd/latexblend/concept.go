@@ -34,9 +34,9 @@ func newConceptCmd() *cobra.Command {
 	return cmd
 }
 
-// readImages loads the PNG and JPEG files of dir in name order; a same-name .txt file
+// readConceptImages loads the PNG and JPEG files of dir in name order; a same-name .txt file
 // is the image's caption.
-func readImages(dir string) ([]coordinator.ImageFile, error) {
+func readConceptImages(dir string) ([]coordinator.ImageFile, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("images: %w", err)
@@ -64,8 +64,8 @@ func readImages(dir string) ([]coordinator.ImageFile, error) {
 	return out, nil
 }
 
-// natsURL is --nats, else the dev cluster's NATS server.
-func natsURL(flag string) (string, error) {
+// uploadNATSURL is --nats, else the dev cluster's NATS server.
+func uploadNATSURL(flag string) (string, error) {
 	if flag != "" {
 		return flag, nil
 	}
@@ -95,19 +95,19 @@ func newConceptAddCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s.ConceptName, s.Templates = args[0], templates
-			inst, err := readImages(images)
+			inst, err := readConceptImages(images)
 			if err != nil {
 				return err
 			}
 			var regImgs []coordinator.ImageFile
 			if reg != "" {
-				if regImgs, err = readImages(reg); err != nil {
+				if regImgs, err = readConceptImages(reg); err != nil {
 					return err
 				}
 			} else {
 				fmt.Fprintln(cmd.ErrOrStderr(), "no --reg images: prior preservation is off (instance loss only)")
 			}
-			url, err := natsURL(natsFlag)
+			url, err := uploadNATSURL(natsFlag)
 			if err != nil {
 				return err
 			}
@@ -260,7 +260,7 @@ func newConceptLsCmd() *cobra.Command {
 				fmt.Fprintln(tw, "NAME\tCLASS\tTOKEN\tN_TOK\tBYTES\tBASE MODEL\tJOB\tCREATED")
 				for _, c := range resp.Concepts {
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", c.Name, c.ClassNoun, c.ModifierToken, c.NTok, c.SizeBytes,
-						short(c.BaseModelId), orDash(c.JobId), c.Created.AsTime().Local().Format(time.DateTime))
+						shortModelID(c.BaseModelId), orDash(c.JobId), c.Created.AsTime().Local().Format(time.DateTime))
 				}
 				tw.Flush()
 				fmt.Fprintf(cmd.OutOrStdout(), "concepts=%d\n", len(resp.Concepts))
@@ -273,7 +273,7 @@ func newConceptLsCmd() *cobra.Command {
 	return cmd
 }
 
-func short(id string) string {
+func shortModelID(id string) string {
 	if len(id) > 16 {
 		return id[:16]
 	}

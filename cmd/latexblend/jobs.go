@@ -117,8 +117,8 @@ func newJobsLsCmd() *cobra.Command {
 	return cmd
 }
 
-// printJob writes a job as key: value lines.
-func printJob(w io.Writer, j *pb.Job) {
+// printJobDetails writes a job as key: value lines.
+func printJobDetails(w io.Writer, j *pb.Job) {
 	st, sp := j.Status, j.Spec
 	fmt.Fprintf(w, "id:              %s\n", j.Id)
 	fmt.Fprintf(w, "state:           %s\n", jobStateName(st.State))
@@ -160,7 +160,7 @@ func newJobsShowCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				printJob(cmd.OutOrStdout(), resp.Job)
+				printJobDetails(cmd.OutOrStdout(), resp.Job)
 				return nil
 			})
 		},
