@@ -109,6 +109,9 @@ func (s *Service) execute(ctx context.Context, a Assignment, assignRev int64) {
 // requestReform asks the leader for a new generation of the same job after the ring
 // broke while every member may still be alive.
 func (s *Service) requestReform(ctx context.Context, a Assignment, assignRev int64) {
+	if s.crashed.Load() {
+		return
+	}
 	_, err := s.node.Etcd.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(AssignmentKey(a.Job)), "=", assignRev)).
 		Then(clientv3.OpPut(ReformKey(a.Job), fmt.Sprint(a.Generation))).Commit()
 	if err != nil && ctx.Err() == nil {
@@ -125,8 +128,12 @@ func releaseOps(a Assignment) []clientv3.Op {
 	return ops
 }
 
-// failJob marks the job FAILED with reason, if the node's generation is still current.
+// failJob marks the job FAILED with reason, if the node's generation is still current
+// (and this node is not crashing).
 func (s *Service) failJob(ctx context.Context, a Assignment, assignRev int64, reason string) {
+	if s.crashed.Load() {
+		return
+	}
 	guard := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(AssignmentKey(a.Job)), "=", assignRev)}
 	_, ok, err := UpdateJob(ctx, s.node.Etcd, a.Job, guard, func(j *pb.Job) ([]clientv3.Op, bool, error) {
 		if Terminal(j.Status.GetState()) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -77,6 +78,9 @@ type Service struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	stop    sync.Once
+	// crashed is set by Crash: a dying node must not judge the job by the errors its
+	// own death causes (a killed process would not write anything either).
+	crashed atomic.Bool
 }
 
 // NewService validates cfg and builds the trainer node without starting it.
@@ -158,6 +162,7 @@ func (s *Service) Close() error {
 // until the lease expires. For fault-injection tests.
 func (s *Service) Crash() {
 	s.stop.Do(func() {
+		s.crashed.Store(true)
 		if s.nc != nil {
 			s.nc.Close()
 		}
