@@ -135,4 +135,3 @@ func TestGenerateBlendCommand(t *testing.T) {
 		t.Errorf("guidance without concepts: err %v", err)
 	}
 }
-
