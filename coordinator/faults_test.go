@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	pb "github.com/latexblend/latexblend/proto/latexblend/v1"
 	"github.com/latexblend/latexblend/trainer"
 )
@@ -264,6 +267,31 @@ func TestBaseModelMatching(t *testing.T) {
 	if err != nil || cs.PendingJobs != 1 || cs.RunningJobs != 0 || cs.Concepts != 1 {
 		t.Errorf("ClusterStatus = %v, %v; want 1 pending job and 1 concept", cs, err)
 	}
+
+	// Paging, newest first.
+	p1, err := c.api().ListJobs(ctx, &pb.ListJobsRequest{PageSize: 1})
+	if err != nil || len(p1.Jobs) != 1 || p1.Jobs[0].Id != ours.Id || p1.NextPageToken == "" {
+		t.Fatalf("first page = %v, %v", p1, err)
+	}
+	p2, err := c.api().ListJobs(ctx, &pb.ListJobsRequest{PageSize: 1, PageToken: p1.NextPageToken})
+	if err != nil || len(p2.Jobs) != 1 || p2.Jobs[0].Id != foreign.Id || p2.NextPageToken != "" {
+		t.Fatalf("second page = %v, %v", p2, err)
+	}
+	pend, err := c.api().ListJobs(ctx, &pb.ListJobsRequest{States: []pb.JobState{pb.JobState_JOB_STATE_PENDING}})
+	if err != nil || len(pend.Jobs) != 1 || pend.Jobs[0].Id != foreign.Id {
+		t.Fatalf("pending jobs = %v, %v", pend, err)
+	}
+
+	// A pending job cannot be deleted; cancelled, it releases its concept name.
+	if _, err := c.api().DeleteJob(ctx, &pb.DeleteJobRequest{JobId: foreign.Id}); status.Code(err) != codes.FailedPrecondition {
+		t.Errorf("DeleteJob of a pending job: %v, want FailedPrecondition", err)
+	}
+	if r, err := c.api().CancelJob(ctx, &pb.CancelJobRequest{JobId: foreign.Id}); err != nil || r.Job.Status.State != pb.JobState_JOB_STATE_CANCELLED {
+		t.Fatalf("CancelJob of a pending job = %v, %v", r, err)
+	}
+	again := spec("elsewhere", 1, 10, 5)
+	again.BaseModelId = "another-model"
+	c.submit(ctx, again, 1)
 }
 
 // When the only trainer of a running job dies and no other is free, the job goes back
