@@ -86,7 +86,7 @@ func runBenchText(ctx context.Context, cfg benchTextConfig) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		tinyMS += ms(t.Median)
+		tinyMS += durationMS(t.Median)
 	}
 	fields = append(fields, fmt.Sprintf("tiny_ms=%.3f", tinyMS))
 	if cfg.skipSDXL {
@@ -107,8 +107,8 @@ func runBenchText(ctx context.Context, cfg benchTextConfig) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		sdxlMS += ms(t.Median)
-		sdxlFields = append(sdxlFields, fmt.Sprintf("%s_ms=%.1f", c.key, ms(t.Median)))
+		sdxlMS += durationMS(t.Median)
+		sdxlFields = append(sdxlFields, fmt.Sprintf("%s_ms=%.1f", c.key, durationMS(t.Median)))
 		gflops = append(gflops, fmt.Sprintf("%s_gflops=%.1f", c.key, t.GFLOPS()))
 	}
 	fields = append(fields, sdxlFields...)
@@ -134,9 +134,9 @@ func timeEncoder(ctx context.Context, cfg benchTextConfig, name string, runs int
 	}
 	if cfg.progressW != nil {
 		fmt.Fprintf(cfg.progressW, "%s: %d params, first run (compile) %.1f ms, median %.3f ms, best %.3f ms over %d runs, %.1f GFLOP/s\n",
-			name, e.Model.Params().Count(), ms(t.First), ms(t.Median), ms(t.Best), t.Runs, t.GFLOPS())
+			name, e.Model.Params().Count(), durationMS(t.First), durationMS(t.Median), durationMS(t.Best), t.Runs, t.GFLOPS())
 	}
 	return t, nil
 }
 
-func ms(d interface{ Seconds() float64 }) float64 { return d.Seconds() * 1e3 }
+func durationMS(d interface{ Seconds() float64 }) float64 { return d.Seconds() * 1e3 }
