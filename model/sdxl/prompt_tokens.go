@@ -14,7 +14,9 @@ import (
 // new ids, which are the same in both tokenizers.
 //
 // Tokens already known to a tokenizer are rejected: their ids would not be new rows.
-// Add tokens before encoding; the encoders rebuild their graphs for the grown tables.
+// Add tokens before encoding: the encoders rebuild their graphs for the grown tables, and
+// an encode running concurrently may see a new id before its row exists (it then fails
+// with an error naming the id).
 func (p *PromptEncoder) AddTokens(tokens, initFrom []string) ([]int, error) {
 	if len(tokens) == 0 {
 		return nil, nil
