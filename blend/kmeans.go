@@ -141,3 +141,30 @@ func lloyd(x []float64, n, d, k int, centers []float64, tol float64) ([]int, flo
 	inertia := assign()
 	return append([]int(nil), labels...), inertia
 }
+
+// inertia is the k-means objective of labels on x [n, d]: the summed squared distance
+// of each row to its cluster's mean.
+func inertia(x []float64, n, d int, labels []int) float64 {
+	k := 0
+	for _, l := range labels {
+		k = max(k, l+1)
+	}
+	cent := make([]float64, k*d)
+	cnt := make([]float64, k)
+	for i, l := range labels {
+		cnt[l]++
+		for j := 0; j < d; j++ {
+			cent[l*d+j] += x[i*d+j]
+		}
+	}
+	for c := 0; c < k; c++ {
+		for j := 0; j < d && cnt[c] > 0; j++ {
+			cent[c*d+j] /= cnt[c]
+		}
+	}
+	var s float64
+	for i, l := range labels {
+		s += sqDist(x[i*d:(i+1)*d], cent[l*d:(l+1)*d])
+	}
+	return s
+}

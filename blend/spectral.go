@@ -16,6 +16,15 @@ import (
 // by √degree, and their rows clustered by k-means (nInit seeded restarts). Labels are
 // 0…k-1 in k-means order.
 func SpectralSegments(affinity []float64, n, k, nInit int, seed uint64) ([]int, error) {
+	emb, err := spectralEmbedding(affinity, n, k, seed)
+	if err != nil {
+		return nil, err
+	}
+	return kMeans(emb, n, k, k, nInit, seed), nil
+}
+
+// spectralEmbedding returns the [n, k] rows k-means clusters.
+func spectralEmbedding(affinity []float64, n, k int, seed uint64) ([]float64, error) {
 	if len(affinity) != n*n || n < 1 {
 		return nil, fmt.Errorf("blend: spectral clustering: affinity has %d values, want %d×%d", len(affinity), n, n)
 	}
@@ -59,7 +68,7 @@ func SpectralSegments(affinity []float64, n, k, nInit int, seed uint64) ([]int, 
 			emb[i*k+j] = vecs[i*k+j] / dd[i]
 		}
 	}
-	return kMeans(emb, n, k, k, nInit, seed), nil
+	return emb, nil
 }
 
 // exactEigenLimit is the size up to which the full symmetric eigendecomposition is
