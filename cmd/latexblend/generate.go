@@ -199,6 +199,9 @@ func runGenerate(cmd *cobra.Command, fl *generateFlags, exts []generateExtension
 			return err
 		}
 	}
+	if res.Images == nil {
+		return fmt.Errorf("generate: the pipeline returned no decoded images")
+	}
 	imgs, err := vae.ToImages(res.Images)
 	if err != nil {
 		return fmt.Errorf("generate: %w", err)
@@ -207,7 +210,7 @@ func runGenerate(cmd *cobra.Command, fl *generateFlags, exts []generateExtension
 	for i, img := range imgs {
 		meta := &sdxl.ImageMetadata{
 			Format: sdxl.MetadataFormat, Version: buildVersion(),
-			ModelIdentity: p.Identity, ModelDir: fl.model,
+			ModelIdentity: p.Identity, ModelDir: fl.model, ModelVariant: fl.variant,
 			Params: res.Params, BatchIndex: i, ImageSeed: res.Params.Seed + uint64(i),
 		}
 		if initRef != nil {

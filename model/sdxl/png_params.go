@@ -28,6 +28,8 @@ type ImageMetadata struct {
 	// was loaded from (informational; the identity is what must match).
 	ModelIdentity string `json:"model_identity"`
 	ModelDir      string `json:"model_dir,omitempty"`
+	// ModelVariant is the weight-file variant that was loaded ("" for the plain files).
+	ModelVariant string `json:"model_variant,omitempty"`
 	Params
 	// BatchIndex is the image's row in its batch; ImageSeed = Seed + BatchIndex is the
 	// seed that regenerates it alone (NumImages 1), see NoiseSource.
