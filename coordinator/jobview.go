@@ -44,7 +44,7 @@ func loadJob(ctx context.Context, cli *clientv3.Client, id string) (*pb.Job, int
 // foldSubRecords copies progress and checkpoint sub-records into j's status.
 func foldSubRecords(j *pb.Job, subs map[string][]byte) {
 	st := j.Status
-	var p trainer.Progress
+	var p trainer.ProgressRecord
 	if b, ok := subs["progress"]; ok && json.Unmarshal(b, &p) == nil && st.State != pb.JobState_JOB_STATE_DONE {
 		st.Step, st.Loss, st.LossAvg, st.StepsPerSec = int32(p.Step), p.Loss, p.LossAvg, p.StepsPerSec
 	} else if ok && json.Unmarshal(b, &p) == nil {

@@ -9,7 +9,7 @@ import (
 	"github.com/latexblend/latexblend/model/safetensors"
 )
 
-func writeEntry(t *testing.T, tensors []safetensors.Tensor, md map[string]string) []byte {
+func entryFileBytes(t *testing.T, tensors []safetensors.Tensor, md map[string]string) []byte {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "e.safetensors")
 	if err := safetensors.WriteFile(path, tensors, md); err != nil {
@@ -40,7 +40,7 @@ func TestParseEntry(t *testing.T) {
 		return []safetensors.Tensor{{Name: layer + ".k", Shape: []int{rows, c}, F32: d}, {Name: layer + ".v", Shape: []int{rows, c}, F32: d}}
 	}
 	good := append(kv("down_blocks.1.attentions.0.transformer_blocks.0.attn2", 3, 8), kv("mid_block.attentions.0.transformer_blocks.0.attn2", 3, 16)...)
-	info, err := ParseEntry(writeEntry(t, good, md(nil)))
+	info, err := ParseEntry(entryFileBytes(t, good, md(nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func TestParseEntry(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := ParseEntry(writeEntry(t, tc.tensors, tc.md))
+			_, err := ParseEntry(entryFileBytes(t, tc.tensors, tc.md))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error = %v, want one containing %q", err, tc.want)
 			}

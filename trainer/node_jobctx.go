@@ -141,7 +141,7 @@ func (p *etcdProgress) Report(step int, loss float32) {
 		p.rate = float32(float64(step-p.lastStep) / dt)
 	}
 	p.lastWrite, p.lastStep = now, step
-	pr := Progress{Generation: p.gen, Step: step, TotalSteps: p.total, Loss: loss, LossAvg: p.avg,
+	pr := ProgressRecord{Generation: p.gen, Step: step, TotalSteps: p.total, Loss: loss, LossAvg: p.avg,
 		StepsPerSec: p.rate, Updated: now.UTC()}
 	if _, err := p.cli.Put(p.ctx, ProgressKey(p.job), MustJSON(pr)); err != nil && p.ctx.Err() == nil {
 		p.log.Warn("progress report failed", "err", err)

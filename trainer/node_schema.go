@@ -3,7 +3,6 @@ package trainer
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -54,7 +53,7 @@ func AssignmentKey(id string) string { return JobKey(id) + "/assignment" }
 // CheckpointKey holds the job's last checkpoint (CheckpointMeta).
 func CheckpointKey(id string) string { return JobKey(id) + "/checkpoint" }
 
-// ProgressKey holds rank 0's last progress report (Progress).
+// ProgressKey holds rank 0's last progress report (ProgressRecord).
 func ProgressKey(id string) string { return JobKey(id) + "/progress" }
 
 // ReformKey holds the generation whose ring broke without a member dying: the leader
@@ -98,8 +97,8 @@ func (a Assignment) Rank(trainerID string) int {
 	return -1
 }
 
-// Progress is rank 0's last report.
-type Progress struct {
+// ProgressRecord is rank 0's last report.
+type ProgressRecord struct {
 	Generation  int64     `json:"generation"`
 	Step        int       `json:"step"`
 	TotalSteps  int       `json:"total_steps"`
@@ -197,6 +196,3 @@ func OpenBuckets(ctx context.Context, js jetstream.JetStream) (map[string]jetstr
 	}
 	return out, nil
 }
-
-// ErrObjectMissing marks an object that is not in its bucket.
-var ErrObjectMissing = errors.New("object missing")

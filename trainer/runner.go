@@ -45,7 +45,7 @@ type JobContext struct {
 	// BaseModelID is the identity of the trainer's base model; entries must carry it.
 	BaseModelID string
 	// Data reads the job's images from the datasets bucket.
-	Data Dataset
+	Data JobImages
 	// Checkpoints saves (rank 0 only; a no-op elsewhere) and loads the job's checkpoint.
 	Checkpoints CheckpointStore
 	// Progress receives per-step progress (kept from rank 0 only).
@@ -61,8 +61,8 @@ type Result struct {
 	Entry []byte
 }
 
-// Dataset gives access to the job's uploaded images.
-type Dataset interface {
+// JobImages gives access to the job's uploaded images.
+type JobImages interface {
 	// Instance and Regularization are the job's image references.
 	Instance() []*pb.ImageRef
 	Regularization() []*pb.ImageRef
