@@ -37,20 +37,20 @@ func (a *midAttention) forward(b *nn.Builder, x *G.Node) (*G.Node, error) {
 	s := x.Shape()
 	h, err := a.norm.Forward(b, x)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", a.name, err)
 	}
 	if h, err = b.ChannelsLast(h); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", a.name, err)
 	}
 	if h, err = a.attn.Forward(b, h, nil, false); err != nil {
 		return nil, err
 	}
 	if h, err = b.ChannelsFirst(h, s[2], s[3]); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", a.name, err)
 	}
 	out, err := G.Add(x, h)
 	if err != nil {
-		return nil, fmt.Errorf("residual: %w", err)
+		return nil, fmt.Errorf("%s: residual: %w", a.name, err)
 	}
 	return out, nil
 }
@@ -71,10 +71,15 @@ func newMidBlock(ps *nn.Params, name string, channels, groups int, act string, w
 	return m
 }
 
-func (m *midBlock) steps() []step {
-	steps := []step{m.first.step()}
-	if m.attn != nil {
-		steps = append(steps, step{name: m.attn.name, fn: m.attn.forward})
+func (m *midBlock) forward(b *nn.Builder, x *G.Node) (*G.Node, error) {
+	h, err := m.first.forward(b, x)
+	if err != nil {
+		return nil, err
 	}
-	return append(steps, m.second.step())
+	if m.attn != nil {
+		if h, err = m.attn.forward(b, h); err != nil {
+			return nil, err
+		}
+	}
+	return m.second.forward(b, h)
 }

@@ -2,7 +2,6 @@ package vae
 
 import (
 	"fmt"
-	"strings"
 
 	G "gorgonia.org/gorgonia"
 
@@ -59,29 +58,33 @@ func newDecoder(ps *nn.Params, s *structure) *Decoder {
 // Forward maps z [B, latent_channels, h, w] (after post_quant_conv) to images
 // [B, out_channels, h·f, w·f].
 func (d *Decoder) Forward(b *nn.Builder, z *G.Node) (*G.Node, error) {
-	return applySteps(b, d.steps(), z)
-}
-
-func (d *Decoder) steps() []step {
-	steps := append([]step{convStep(d.convIn)}, d.mid.steps()...)
-	for _, blk := range d.blocks {
+	h, err := d.convIn.Forward(b, z)
+	if err != nil {
+		return nil, fmt.Errorf("decoder.conv_in: %w", err)
+	}
+	if h, err = d.mid.forward(b, h); err != nil {
+		return nil, err
+	}
+	for i, blk := range d.blocks {
 		for _, r := range blk.resnets {
-			steps = append(steps, r.step())
+			if h, err = r.forward(b, h); err != nil {
+				return nil, err
+			}
 		}
 		if blk.up != nil {
-			steps = append(steps, upsampleStep(blk.up))
+			if h, err = b.Upsample2x(h); err != nil {
+				return nil, fmt.Errorf("decoder.up_blocks.%d.upsamplers.0: %w", i, err)
+			}
+			if h, err = blk.up.Forward(b, h); err != nil {
+				return nil, fmt.Errorf("decoder.up_blocks.%d.upsamplers.0: %w", i, err)
+			}
 		}
 	}
-	return append(steps, headStep(d.normOut, d.act, d.convOut))
-}
-
-// upsampleStep is Upsample2D: nearest-neighbour ×2, then the 3×3 convolution.
-func upsampleStep(conv *nn.Conv2d) step {
-	return step{name: strings.TrimSuffix(conv.Name, ".conv"), fn: func(b *nn.Builder, x *G.Node) (*G.Node, error) {
-		h, err := b.Upsample2x(x)
-		if err != nil {
-			return nil, err
-		}
-		return conv.Forward(b, h)
-	}}
+	if h, err = normAct(b, d.normOut, d.act, h); err != nil {
+		return nil, fmt.Errorf("decoder.conv_norm_out: %w", err)
+	}
+	if h, err = d.convOut.Forward(b, h); err != nil {
+		return nil, fmt.Errorf("decoder.conv_out: %w", err)
+	}
+	return h, nil
 }

@@ -58,19 +58,30 @@ func newEncoder(ps *nn.Params, s *structure) *Encoder {
 // Forward maps images x [B, in_channels, H, W] to the encoder's output
 // [B, 2·latent_channels, H/f, W/f] (before quant_conv).
 func (e *Encoder) Forward(b *nn.Builder, x *G.Node) (*G.Node, error) {
-	return applySteps(b, e.steps(), x)
-}
-
-func (e *Encoder) steps() []step {
-	steps := []step{convStep(e.convIn)}
-	for _, blk := range e.blocks {
+	h, err := e.convIn.Forward(b, x)
+	if err != nil {
+		return nil, fmt.Errorf("encoder.conv_in: %w", err)
+	}
+	for i, blk := range e.blocks {
 		for _, r := range blk.resnets {
-			steps = append(steps, r.step())
+			if h, err = r.forward(b, h); err != nil {
+				return nil, err
+			}
 		}
 		if blk.down != nil {
-			steps = append(steps, convStep(blk.down))
+			if h, err = blk.down.Forward(b, h); err != nil {
+				return nil, fmt.Errorf("encoder.down_blocks.%d.downsamplers.0: %w", i, err)
+			}
 		}
 	}
-	steps = append(steps, e.mid.steps()...)
-	return append(steps, headStep(e.normOut, e.act, e.convOut))
+	if h, err = e.mid.forward(b, h); err != nil {
+		return nil, err
+	}
+	if h, err = normAct(b, e.normOut, e.act, h); err != nil {
+		return nil, fmt.Errorf("encoder.conv_norm_out: %w", err)
+	}
+	if h, err = e.convOut.Forward(b, h); err != nil {
+		return nil, fmt.Errorf("encoder.conv_out: %w", err)
+	}
+	return h, nil
 }

@@ -40,31 +40,29 @@ func newResnetBlock(ps *nn.Params, name string, in, out, groups int, act string)
 	return r
 }
 
-func (r *resnetBlock) step() step { return step{name: r.name, fn: r.forward} }
-
 func (r *resnetBlock) forward(b *nn.Builder, x *G.Node) (*G.Node, error) {
 	h, err := normAct(b, r.norm1, r.act, x)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", r.name, err)
 	}
 	if h, err = r.conv1.Forward(b, h); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", r.name, err)
 	}
 	if h, err = normAct(b, r.norm2, r.act, h); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", r.name, err)
 	}
 	if h, err = r.conv2.Forward(b, h); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", r.name, err)
 	}
 	skip := x
 	if r.shortcut != nil {
 		if skip, err = r.shortcut.Forward(b, x); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%s: %w", r.name, err)
 		}
 	}
 	out, err := G.Add(skip, h)
 	if err != nil {
-		return nil, fmt.Errorf("residual: %w", err)
+		return nil, fmt.Errorf("%s: residual: %w", r.name, err)
 	}
 	return out, nil
 }

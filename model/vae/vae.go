@@ -11,11 +11,8 @@ import (
 )
 
 // Model is an AutoencoderKL: parameters under diffusers keys, the encoder and decoder
-// networks, and the programs Encode and Decode run. Encode and Decode run the network
-// one step (resnet, attention, convolution) at a time, each a program compiled per
-// input shape, so only one step's activations are held at once; EncodeGraph and
-// DecodeGraph put the whole network into a caller's graph instead. A Model is safe for
-// concurrent use.
+// networks, and compiled programs for Encode and Decode. It is safe for concurrent use;
+// runs of the same direction are serialised.
 type Model struct {
 	Config  diffusers.VAEConfig
 	Params  *nn.Params
@@ -26,8 +23,8 @@ type Model struct {
 	QuantConv, PostQuantConv *nn.Conv2d
 
 	s       *structure
-	encoder *stagedRunner
-	decoder *stagedRunner
+	encoder *nn.Program
+	decoder *nn.Program
 }
 
 // New builds an AutoencoderKL with zero parameters of the given dtype (tensor.Float32
@@ -50,8 +47,8 @@ func New(cfg diffusers.VAEConfig, dtype tensor.Dtype) (*Model, error) {
 	if err := ps.Err(); err != nil {
 		return nil, fmt.Errorf("vae: %w", err)
 	}
-	m.encoder = newStagedRunner(ps, m.encodeSteps())
-	m.decoder = newStagedRunner(ps, m.decodeSteps())
+	m.encoder = nn.NewProgram(ps, m.buildEncode, nn.Hooks{})
+	m.decoder = nn.NewProgram(ps, m.buildDecode, nn.Hooks{})
 	return m, nil
 }
 
@@ -68,42 +65,29 @@ func (m *Model) LatentChannels() int { return m.s.latentChannels }
 
 // Close releases the compiled programs.
 func (m *Model) Close() error {
-	err1 := m.encoder.close()
-	err2 := m.decoder.close()
+	err1 := m.encoder.Close()
+	err2 := m.decoder.Close()
 	if err1 != nil {
 		return err1
 	}
 	return err2
 }
 
-// encodeSteps are the encoder's steps followed by quant_conv.
-func (m *Model) encodeSteps() []step {
-	steps := m.Encoder.steps()
-	if m.QuantConv != nil {
-		steps = append(steps, convStep(m.QuantConv))
-	}
-	return steps
-}
-
-// decodeSteps are post_quant_conv followed by the decoder's steps.
-func (m *Model) decodeSteps() []step {
-	var steps []step
-	if m.PostQuantConv != nil {
-		steps = append(steps, convStep(m.PostQuantConv))
-	}
-	return append(steps, m.Decoder.steps()...)
-}
-
 // EncodeGraph adds the encoder and quant_conv to a graph: images x [B, in, H, W] give
 // the Gaussian's moments [B, 2·latent, H/f, W/f], the mean's channels first and then
-// the (unclamped) log-variance's. Every op has a gradient.
+// the (unclamped) log-variance's.
 func (m *Model) EncodeGraph(b *nn.Builder, x *G.Node) (*G.Node, error) {
 	if err := m.checkInput("image", x.Shape(), m.s.inChannels, m.DownFactor()); err != nil {
 		return nil, err
 	}
-	h, err := applySteps(b, m.encodeSteps(), x)
+	h, err := m.Encoder.Forward(b, x)
 	if err != nil {
 		return nil, fmt.Errorf("vae: %w", err)
+	}
+	if m.QuantConv != nil {
+		if h, err = m.QuantConv.Forward(b, h); err != nil {
+			return nil, fmt.Errorf("vae: quant_conv: %w", err)
+		}
 	}
 	return h, nil
 }
@@ -115,8 +99,14 @@ func (m *Model) DecodeGraph(b *nn.Builder, z *G.Node) (*G.Node, error) {
 	if err := m.checkInput("latent", z.Shape(), m.s.latentChannels, 1); err != nil {
 		return nil, err
 	}
-	h, err := applySteps(b, m.decodeSteps(), z)
-	if err != nil {
+	h := z
+	var err error
+	if m.PostQuantConv != nil {
+		if h, err = m.PostQuantConv.Forward(b, h); err != nil {
+			return nil, fmt.Errorf("vae: post_quant_conv: %w", err)
+		}
+	}
+	if h, err = m.Decoder.Forward(b, h); err != nil {
 		return nil, fmt.Errorf("vae: %w", err)
 	}
 	return h, nil
@@ -135,17 +125,43 @@ func (m *Model) checkInput(what string, s tensor.Shape, channels, multiple int) 
 	return nil
 }
 
+func (m *Model) buildEncode(b *nn.Builder) error {
+	x, err := b.Input("image")
+	if err != nil {
+		return err
+	}
+	moments, err := m.EncodeGraph(b, x)
+	if err != nil {
+		return err
+	}
+	b.Output("moments", moments)
+	return nil
+}
+
+func (m *Model) buildDecode(b *nn.Builder) error {
+	z, err := b.Input("latent")
+	if err != nil {
+		return err
+	}
+	img, err := m.DecodeGraph(b, z)
+	if err != nil {
+		return err
+	}
+	b.Output("image", img)
+	return nil
+}
+
 // Encode runs the encoder on images [B, in_channels, H, W] in [-1, 1] (H and W multiples
 // of DownFactor) and returns the latent distribution, unscaled.
 func (m *Model) Encode(images *tensor.Dense) (*Distribution, error) {
 	if err := m.checkInput("image", images.Shape(), m.s.inChannels, m.DownFactor()); err != nil {
 		return nil, err
 	}
-	moments, err := m.encoder.run(images)
+	r, err := m.encoder.Run(map[string]*tensor.Dense{"image": images})
 	if err != nil {
 		return nil, fmt.Errorf("vae: encode: %w", err)
 	}
-	return newDistribution(moments)
+	return newDistribution(r.Outputs["moments"])
 }
 
 // Decode runs the decoder on latents [B, latent_channels, h, w], which the caller has
@@ -155,9 +171,9 @@ func (m *Model) Decode(latents *tensor.Dense) (*tensor.Dense, error) {
 	if err := m.checkInput("latent", latents.Shape(), m.s.latentChannels, 1); err != nil {
 		return nil, err
 	}
-	img, err := m.decoder.run(latents)
+	r, err := m.decoder.Run(map[string]*tensor.Dense{"latent": latents})
 	if err != nil {
 		return nil, fmt.Errorf("vae: decode: %w", err)
 	}
-	return img, nil
+	return r.Outputs["image"], nil
 }
