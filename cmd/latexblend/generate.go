@@ -263,6 +263,9 @@ func checkGenerateSize(p *sdxl.Pipeline, req *sdxl.Request, fl *generateFlags) e
 		if s[1] != p.LatentChannels() {
 			return fmt.Errorf("generate: --init-latents %s: tensor \"latents\" has %d channels, the model's latents %d", fl.initLatents, s[1], p.LatentChannels())
 		}
+		if err := p.CheckSize(s[2]*f, s[3]*f); err != nil {
+			return fmt.Errorf("generate: --init-latents %s: latents of %dx%d are %dx%d pixels: %w", fl.initLatents, s[2], s[3], s[2]*f, s[3]*f, err)
+		}
 		return nil
 	}
 	h, w := p.DefaultSize()

@@ -188,6 +188,8 @@ func TestGenerateCommandErrors(t *testing.T) {
 	out := filepath.Join(dir, "x.png")
 	lat := filepath.Join(dir, "lat.safetensors")
 	writeLatentsFile(t, lat, make([]float32, 2*4*8*8), []int{2, 4, 8, 8})
+	odd := filepath.Join(dir, "odd.safetensors")
+	writeLatentsFile(t, odd, make([]float32, 4*5*5), []int{1, 4, 5, 5})
 	other := filepath.Join(dir, "other.safetensors")
 	if err := safetensors.WriteFile(other, []safetensors.Tensor{{Name: "noise", Shape: []int{1, 4, 8, 8}, F32: make([]float32, 256)}}, nil); err != nil {
 		t.Fatal(err)
@@ -208,6 +210,7 @@ func TestGenerateCommandErrors(t *testing.T) {
 		{"missing latents file", append(base, "--init-latents", filepath.Join(dir, "none.safetensors")), "--init-latents"},
 		{"no latents tensor", append(base, "--init-latents", other), `has no tensor "latents"`},
 		{"latents size", append(base, "--init-latents", lat, "--width", "32"), "--width 32 but --init-latents"},
+		{"latents not a size multiple", append(base, "--init-latents", odd), "latents of 5x5 are 10x10 pixels: sdxl: height 10 is not a positive multiple of 4"},
 		{"latents rows", append(base, "--init-latents", lat, "--num-images", "3"), "--num-images 3 but --init-latents"},
 		{"out folder", []string{"generate", "--model", model, "--prompt", "x", "--out", filepath.Join(dir, "no", "x.png")}, "does not exist"},
 		{"model folder", []string{"generate", "--model", dir, "--prompt", "x", "--out", out}, "--model " + dir},
