@@ -24,7 +24,7 @@ const (
 	inWInstance    = "w_instance"    // [S, 4, h, w] per-element weights of the instance loss
 	inWPrior       = "w_prior"       // [S, 4, h, w] per-element weights of the prior loss
 
-	outPred     = "model_pred"
+	outPred = "model_pred"
 )
 
 // layout is the row order of one step. Samples are [instances (B), priors (B)]; text
