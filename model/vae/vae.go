@@ -1,6 +1,7 @@
 package vae
 
 import (
+	"errors"
 	"fmt"
 
 	G "gorgonia.org/gorgonia"
@@ -65,17 +66,13 @@ func (m *Model) LatentChannels() int { return m.s.latentChannels }
 
 // Close releases the compiled programs.
 func (m *Model) Close() error {
-	err1 := m.encoder.Close()
-	err2 := m.decoder.Close()
-	if err1 != nil {
-		return err1
-	}
-	return err2
+	return errors.Join(m.encoder.Close(), m.decoder.Close())
 }
 
 // EncodeGraph adds the encoder and quant_conv to a graph: images x [B, in, H, W] give
 // the Gaussian's moments [B, 2·latent, H/f, W/f], the mean's channels first and then
-// the (unclamped) log-variance's.
+// the (unclamped) log-variance's. The builder's attention hooks, if any, see the mid
+// attention as module "encoder.mid_block.attentions.0".
 func (m *Model) EncodeGraph(b *nn.Builder, x *G.Node) (*G.Node, error) {
 	if err := m.checkInput("image", x.Shape(), m.s.inChannels, m.DownFactor()); err != nil {
 		return nil, err
@@ -94,7 +91,8 @@ func (m *Model) EncodeGraph(b *nn.Builder, x *G.Node) (*G.Node, error) {
 
 // DecodeGraph adds post_quant_conv and the decoder to a graph: latents z [B, latent, h, w]
 // (already divided by ScalingFactor) give images [B, out, h·f, w·f]. Every op has a
-// gradient, so a caller may differentiate through it.
+// gradient, so a caller may differentiate through it. The builder's attention hooks, if
+// any, see the mid attention as module "decoder.mid_block.attentions.0".
 func (m *Model) DecodeGraph(b *nn.Builder, z *G.Node) (*G.Node, error) {
 	if err := m.checkInput("latent", z.Shape(), m.s.latentChannels, 1); err != nil {
 		return nil, err
