@@ -115,14 +115,23 @@ func (p *Pipeline) VAEScaleFactor() int { return p.VAE.DownFactor() }
 // tiny test model), so every UNet level has whole latent pixels.
 func (p *Pipeline) SizeMultiple() int {
 	cfg := p.UNet.Config()
-	return p.VAEScaleFactor() << (len(cfg.BlockOutChannels) - 1)
+	return sizeMultiple(&cfg, p.VAEScaleFactor())
+}
+
+func sizeMultiple(cfg *diffusers.UNetConfig, vaeFactor int) int {
+	return vaeFactor << max(len(cfg.BlockOutChannels)-1, 0)
 }
 
 // DefaultSize is diffusers' default (height, width): the UNet's sample_size times the
 // VAE factor (1024×1024 for SDXL).
 func (p *Pipeline) DefaultSize() (height, width int) {
-	s := p.UNet.Config().SampleSize
-	f := p.VAEScaleFactor()
+	cfg := p.UNet.Config()
+	return defaultSize(&cfg, p.VAEScaleFactor())
+}
+
+// defaultSize is sample_size (one int or [h, w]; 128 when absent) times the VAE factor.
+func defaultSize(cfg *diffusers.UNetConfig, f int) (height, width int) {
+	s := cfg.SampleSize
 	switch len(s) {
 	case 1:
 		return s[0] * f, s[0] * f

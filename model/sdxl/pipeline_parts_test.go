@@ -3,6 +3,8 @@ package sdxl
 import (
 	"slices"
 	"testing"
+
+	"github.com/latexblend/latexblend/model/diffusers"
 )
 
 func TestAddTimeIDs(t *testing.T) {
@@ -44,5 +46,31 @@ func TestApplyGuidance(t *testing.T) {
 	}
 	if _, err := applyGuidance([]float32{1, 2, 3}, 5); err == nil {
 		t.Error("odd batch accepted")
+	}
+}
+
+// TestSizeRules checks the size multiple and default size for SDXL base's UNet (three
+// blocks, sample_size 128) with its VAE (factor 8), and for the tiny test model.
+func TestSizeRules(t *testing.T) {
+	for _, c := range []struct {
+		name           string
+		blocks, sample []int
+		vaeFactor      int
+		multiple, h, w int
+	}{
+		{"sdxl", []int{320, 640, 1280}, []int{128}, 8, 32, 1024, 1024},
+		{"tiny", []int{32, 64}, []int{32}, 2, 4, 64, 64},
+		{"sd1 non-square", []int{320, 640, 1280, 1280}, []int{96, 64}, 8, 64, 768, 512},
+		{"no sample size", []int{320}, nil, 8, 8, 1024, 1024},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := &diffusers.UNetConfig{BlockOutChannels: c.blocks, SampleSize: c.sample}
+			if m := sizeMultiple(cfg, c.vaeFactor); m != c.multiple {
+				t.Errorf("size multiple %d, want %d", m, c.multiple)
+			}
+			if h, w := defaultSize(cfg, c.vaeFactor); h != c.h || w != c.w {
+				t.Errorf("default size %dx%d, want %dx%d", h, w, c.h, c.w)
+			}
+		})
 	}
 }
