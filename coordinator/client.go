@@ -9,6 +9,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	pb "github.com/latexblend/latexblend/proto/latexblend/v1"
 	"github.com/latexblend/latexblend/service"
@@ -94,6 +96,12 @@ func Submit(ctx context.Context, api pb.CoordinatorClient, datasets jetstream.Ob
 	}
 	resp, err := api.SubmitConceptJob(ctx, &pb.SubmitConceptJobRequest{Spec: spec})
 	if err != nil {
+		switch status.Code(err) {
+		case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled, codes.Unknown, codes.Internal:
+			// The job may exist even though the answer was lost: keep the uploads; the
+			// leader's janitor deletes them later if no job references them.
+			return nil, fmt.Errorf("%w (the uploads under %s%s/ are kept in case the job was created)", err, UploadsPrefix, uploadID)
+		}
 		return fail(err)
 	}
 	return resp.Job, nil

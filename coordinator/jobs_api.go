@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -17,8 +18,13 @@ import (
 func (a *api) SubmitConceptJob(ctx context.Context, req *pb.SubmitConceptJobRequest) (*pb.SubmitConceptJobResponse, error) {
 	job, err := a.c.submit(ctx, req.Spec)
 	if err != nil {
-		if derr := a.c.deleteUploads(context.WithoutCancel(ctx), req.Spec.GetUploadId()); derr != nil {
-			a.c.log.Warn("deleting a rejected submission's uploads", "upload", req.Spec.GetUploadId(), "err", derr)
+		// Only a refusal is known to have created no job; after an etcd error the
+		// transaction may have committed, so the uploads are left to the janitor, which
+		// deletes them only if no job references them.
+		if refused(err) {
+			if derr := a.c.deleteUploads(context.WithoutCancel(ctx), req.Spec.GetUploadId()); derr != nil {
+				a.c.log.Warn("deleting a rejected submission's uploads", "upload", req.Spec.GetUploadId(), "err", derr)
+			}
 		}
 		return nil, service.ToStatus(err)
 	}
@@ -121,6 +127,17 @@ func (a *api) WatchJob(req *pb.WatchJobRequest, stream pb.Coordinator_WatchJobSe
 		prev = cur
 	}
 	return nil
+}
+
+// refused reports whether err is a decision of the coordinator (the request was bad or
+// conflicted), as opposed to a failure whose outcome is unknown.
+func refused(err error) bool {
+	for _, s := range []error{service.ErrInvalidArgument, service.ErrAlreadyExists, service.ErrFailed, service.ErrNotFound} {
+		if errors.Is(err, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // describeChange words a state change or generation bump for WatchJobResponse.event;
