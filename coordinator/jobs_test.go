@@ -30,6 +30,7 @@ func TestJobCompletesIntoConceptBank(t *testing.T) {
 	var (
 		updates  int
 		sawSteps = map[int32]bool{}
+		sawRate  bool
 		last     *pb.Job
 	)
 	for {
@@ -42,12 +43,16 @@ func TestJobCompletesIntoConceptBank(t *testing.T) {
 		}
 		updates++
 		last = m.Job
-		if m.Job.Status.State == pb.JobState_JOB_STATE_RUNNING {
-			sawSteps[m.Job.Status.Step] = true
+		if st := m.Job.Status; st.State == pb.JobState_JOB_STATE_RUNNING {
+			sawSteps[st.Step] = true
+			sawRate = sawRate || (st.StepsPerSec > 0 && st.Loss > 0 && st.LossAvg > 0)
 		}
 	}
 	if last.Status.State != pb.JobState_JOB_STATE_DONE {
 		t.Fatalf("watch ended with %v (%s)", last.Status.State, last.Status.FailureReason)
+	}
+	if !sawRate {
+		t.Error("WatchJob never streamed steps/s, loss and its average")
 	}
 	if len(sawSteps) < 3 {
 		t.Errorf("WatchJob streamed %d distinct running steps in %d updates, want progress", len(sawSteps), updates)
