@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/latexblend/latexblend/coordinator"
 	pb "github.com/latexblend/latexblend/proto/latexblend/v1"
 	"github.com/latexblend/latexblend/trainer"
 )
@@ -292,6 +293,27 @@ func TestBaseModelMatching(t *testing.T) {
 	again := spec("elsewhere", 1, 10, 5)
 	again.BaseModelId = "another-model"
 	c.submit(ctx, again, 1)
+
+	// Retraining a concept replaces it only when asked to; the old entry object goes.
+	before, err := c.api().GetConcept(ctx, &pb.GetConceptRequest{Name: "ours"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	retrain := spec("ours", 1, 10, 5)
+	retrain.Seed = 99
+	if _, err := coordinator.Submit(ctx, c.api(), c.buckets[trainer.BucketDatasets], retrain, testImages(t, 1), nil); status.Code(err) != codes.AlreadyExists {
+		t.Fatalf("retraining without replace: %v, want AlreadyExists", err)
+	}
+	retrain.Replace = true
+	rj := c.submit(ctx, retrain, 1)
+	c.waitState(ctx, rj.Id, pb.JobState_JOB_STATE_DONE, 20*time.Second)
+	after, err := c.api().GetConcept(ctx, &pb.GetConceptRequest{Name: "ours"})
+	if err != nil || after.Concept.Digest == before.Concept.Digest || after.Concept.JobId != rj.Id {
+		t.Fatalf("replaced concept = %v, %v (before %s)", after, err, before.Concept.Digest)
+	}
+	if o := c.objects(ctx, trainer.BucketConcepts, "ours/"); len(o) != 1 || !strings.HasSuffix(o[0], strings.TrimPrefix(after.Concept.Digest, "sha256:")) {
+		t.Errorf("entry objects after the replacement: %v", o)
+	}
 }
 
 // When the only trainer of a running job dies and no other is free, the job goes back
