@@ -306,7 +306,7 @@ func (e *engine) runAlone(r *run) {
 		if r.progress != nil {
 			r.progress(&pb.Progress{Phase: pb.Phase_PHASE_DENOISING, Step: int32(st.Index + 1), Total: int32(st.Total),
 				Timestep: int32(st.Timestep), Blended: pl.blending(st.Timestep),
-				Guided: pl.opts.Guidance && st.Index < pl.opts.GuidanceSteps,
+				Guided:    pl.opts.Guidance && st.Index < pl.opts.GuidanceSteps,
 				Rectified: pl.opts.Rectification && st.Index >= int((1-pl.opts.RectificationStart)*float64(st.Total))})
 		}
 	}

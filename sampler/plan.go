@@ -15,19 +15,19 @@ import (
 // the engine runs. Its concepts are already fetched.
 type plan struct {
 	// req is the request with every default filled in (Done.request, PNG metadata).
-	req            *pb.GenerateRequest
-	negative       *string
-	steps, images  int
-	width, height  int
-	scale          float64
-	seed           uint64
-	kind           schedule.Kind
-	concepts       []*cachedConcept
-	opts           blend.Options
-	blender        *blend.Blender
-	slots          []blend.Slot
-	mode           string
-	identity       string
+	req           *pb.GenerateRequest
+	negative      *string
+	steps, images int
+	width, height int
+	scale         float64
+	seed          uint64
+	kind          schedule.Kind
+	concepts      []*cachedConcept
+	opts          blend.Options
+	blender       *blend.Blender
+	slots         []blend.Slot
+	mode          string
+	identity      string
 }
 
 // batchKey groups requests that can share one UNet batch: the same latent size, steps
