@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -112,6 +113,40 @@ func (c *Coordinator) sweepUploads(ctx context.Context) error {
 			return fmt.Errorf("delete orphaned upload %s: %w", o.Name, err)
 		}
 		c.log.Info("deleted orphaned upload", "object", o.Name, "age", time.Since(o.ModTime).Round(time.Second))
+	}
+	return c.sweepEntries(ctx, cutoff)
+}
+
+// sweepEntries deletes entry objects no concept record points at, older than cutoff:
+// what a rank 0 left behind when it died between storing its entry and registering it.
+func (c *Coordinator) sweepEntries(ctx context.Context, cutoff time.Time) error {
+	store := c.buckets[trainer.BucketConcepts]
+	objs, err := store.List(ctx)
+	if errors.Is(err, jetstream.ErrNoObjectsFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("list entries: %w", err)
+	}
+	resp, err := c.node.Etcd.Get(ctx, trainer.ConceptsPrefix, clientv3.WithPrefix())
+	if err != nil {
+		return fmt.Errorf("read concept registry: %w", err)
+	}
+	used := map[string]bool{}
+	for _, kv := range resp.Kvs {
+		var r trainer.ConceptRecord
+		if json.Unmarshal(kv.Value, &r) == nil {
+			used[r.Object] = true
+		}
+	}
+	for _, o := range objs {
+		if used[o.Name] || !o.ModTime.Before(cutoff) {
+			continue
+		}
+		if err := store.Delete(ctx, o.Name); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+			return fmt.Errorf("delete orphaned entry %s: %w", o.Name, err)
+		}
+		c.log.Info("deleted orphaned entry", "object", o.Name)
 	}
 	return nil
 }

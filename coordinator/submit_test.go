@@ -248,18 +248,33 @@ func TestJanitorDeletesOrphanedUploads(t *testing.T) {
 	defer cancel()
 	c := startCluster(t, ctx, clusterConfig{coordinators: 1, coordinator: func(cfg *coordinator.Config) {
 		cfg.UploadGrace, cfg.JanitorInterval = 500*time.Millisecond, 100*time.Millisecond
+		cfg.BaseModelID = testBaseModel
 	}})
 	job := c.submit(ctx, spec("kept", 1, 10, 5), 2) // no trainers: stays pending
+	kept, err := importEntry(ctx, c.api(), "banked", false, entryBytes(t, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
 	orphan := "uploads/" + service.NewID() + "/lost.png"
 	if _, err := c.buckets[trainer.BucketDatasets].PutBytes(ctx, orphan, testPNG(t, 3)); err != nil {
+		t.Fatal(err)
+	}
+	orphanEntry := "gone/0123"
+	if _, err := c.buckets[trainer.BucketConcepts].PutBytes(ctx, orphanEntry, []byte("entry of a rank 0 that died")); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 5*time.Second, func() error {
 		if o := c.objects(ctx, trainer.BucketDatasets, orphan); len(o) != 0 {
 			return status.Errorf(codes.Unknown, "orphan %s still there", orphan)
 		}
+		if o := c.objects(ctx, trainer.BucketConcepts, orphanEntry); len(o) != 0 {
+			return status.Errorf(codes.Unknown, "orphan entry %s still there", orphanEntry)
+		}
 		return nil
 	})
+	if got := download(t, ctx, c.api(), "banked"); trainer.Digest(got) != kept.Digest {
+		t.Error("the janitor touched a registered entry")
+	}
 	if o := c.objects(ctx, trainer.BucketDatasets, "uploads/"+job.Spec.UploadId+"/"); len(o) != 2 {
 		t.Errorf("the pending job's uploads = %v, want 2 kept", o)
 	}
