@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -21,8 +22,10 @@ import (
 // every JanitorInterval. ctx ends when the leadership does.
 func (c *Coordinator) lead(ctx context.Context) {
 	wake := make(chan struct{}, 1)
+	var watchers sync.WaitGroup
+	defer watchers.Wait()
 	for _, prefix := range []string{service.RolePrefix(service.RoleTrainer), trainer.ClaimsPrefix, trainer.JobsPrefix} {
-		go watchPrefix(ctx, c.node.Etcd, prefix, wake)
+		watchers.Go(func() { watchPrefix(ctx, c.node.Etcd, prefix, wake) })
 	}
 	tick := time.NewTicker(c.cfg.ScheduleInterval)
 	defer tick.Stop()

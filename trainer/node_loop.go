@@ -2,6 +2,7 @@ package trainer
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -30,7 +31,9 @@ func (r *activeRun) stop() {
 func (s *Service) loop(ctx context.Context) {
 	cli, id := s.node.Etcd, s.node.ID()
 	wake := make(chan struct{}, 1)
-	go watchKey(ctx, cli, ClaimKey(id), wake)
+	var watchers sync.WaitGroup
+	defer watchers.Wait()
+	watchers.Go(func() { watchKey(ctx, cli, ClaimKey(id), wake) })
 	var (
 		cur         *activeRun
 		ended       runKey // last generation that ran to its end here; not restarted
@@ -59,7 +62,8 @@ func (s *Service) loop(ctx context.Context) {
 			if want.job != "" {
 				wctx, cancel := context.WithCancel(ctx)
 				stopWatcher = cancel
-				go watchKey(wctx, cli, AssignmentKey(want.job), wake)
+				key := AssignmentKey(want.job)
+				watchers.Go(func() { watchKey(wctx, cli, key, wake) })
 			}
 		}
 		if cur != nil && cur.key != want {
