@@ -69,8 +69,12 @@ func NewTrainer(base *Base, r Recipe, reducer Reducer) (*Trainer, error) {
 	return t, nil
 }
 
-// Close releases the compiled graph.
-func (t *Trainer) Close() error { return t.prog.Close() }
+// Close releases the compiled graphs (the trainer's and the base model's).
+func (t *Trainer) Close() error {
+	err := t.prog.Close()
+	t.base.Close()
+	return err
+}
 
 // Recipe returns the trainer's recipe.
 func (t *Trainer) Recipe() Recipe { return t.recipe }

@@ -1,0 +1,276 @@
+package trainer
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/latexblend/latexblend/allreduce"
+	"github.com/latexblend/latexblend/devcluster"
+)
+
+// testRecipe is a fast recipe for the tiny model: 32 px (16×16 latents).
+func testRecipe(steps int) Recipe {
+	r := DefaultRecipe("dog")
+	r.Steps, r.Resolution, r.LearningRate = steps, 32, 1e-3
+	return r
+}
+
+func testData(t *testing.T) ([]Image, []Image) {
+	t.Helper()
+	inst, reg := t.TempDir(), t.TempDir()
+	writeTestImages(t, inst, 2, 72, 64, 11)
+	writeTestImages(t, reg, 2, 64, 64, 12)
+	a, err := ReadImageDir(inst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ReadRegDir(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, b
+}
+
+func newTestTrainer(t *testing.T, r Recipe, red Reducer) *Trainer {
+	t.Helper()
+	base, err := LoadBase(tinyModelDir(t), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := NewTrainer(base, r, red)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tr.Close() })
+	return tr
+}
+
+// weights returns a copy of every optimized value.
+func weights(t *Trainer) [][]float32 {
+	p, _ := t.optimized()
+	out := make([][]float32, len(p))
+	for i, v := range p {
+		out[i] = slices.Clone(v)
+	}
+	return out
+}
+
+func maxRelDiff(a, b [][]float32) float64 {
+	var worst float64
+	for i := range a {
+		worst = max(worst, relErr(a[i], b[i]))
+	}
+	return worst
+}
+
+func TestOverfitFixedBatchLowersLoss(t *testing.T) {
+	inst, reg := testData(t)
+	r := testRecipe(12)
+	r.LearningRate = 1e-2
+	tr := newTestTrainer(t, r, nil)
+	data, err := NewTrainData(inst, reg, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := tr.DrawStep(data, 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first, last float64
+	for i := range 12 {
+		sr, err := tr.TrainStep(context.Background(), d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			first = sr.Loss
+		}
+		last = sr.Loss
+	}
+	t.Logf("loss %.5f -> %.5f", first, last)
+	if !(last < 0.95*first) {
+		t.Errorf("12 steps on one batch took the loss from %.5f to %.5f; want a clear decrease", first, last)
+	}
+}
+
+func TestResumeIsExact(t *testing.T) {
+	inst, reg := testData(t)
+	ctx := context.Background()
+	data, err := NewTrainData(inst, reg, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	straight := newTestTrainer(t, testRecipe(6), nil)
+	var ckpt []byte
+	err = straight.Train(ctx, LoopConfig{Data: data, CheckpointEvery: 3, Save: func(_ context.Context, step int, b []byte) error {
+		if step != 3 {
+			t.Errorf("checkpoint at step %d", step)
+		}
+		ckpt = b
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ckpt == nil {
+		t.Fatal("no checkpoint")
+	}
+	resumed := newTestTrainer(t, testRecipe(6), nil)
+	if err := resumed.Restore(ckpt); err != nil {
+		t.Fatal(err)
+	}
+	if resumed.Step() != 3 {
+		t.Fatalf("restored step %d", resumed.Step())
+	}
+	if err := resumed.Train(ctx, LoopConfig{Data: data}); err != nil {
+		t.Fatal(err)
+	}
+	a, b := weights(straight), weights(resumed)
+	for i := range a {
+		if !slices.Equal(a[i], b[i]) {
+			t.Fatalf("slot %s differs after 3 + resume + 3 steps vs 6 straight (rel %.3g)", straight.slotNames()[i], relErr(b[i], a[i]))
+		}
+	}
+	for i := range straight.tr.tables {
+		if !slices.Equal(straight.tr.tables[i].Value.Data().([]float32), resumed.tr.tables[i].Value.Data().([]float32)) {
+			t.Errorf("token table %d differs", i)
+		}
+	}
+	// A checkpoint of another recipe is refused, naming the difference.
+	other := testRecipe(6)
+	other.ClassNoun = "cat"
+	if err := newTestTrainer(t, other, nil).Restore(ckpt); err == nil {
+		t.Error("a checkpoint of class dog was restored into a cat run")
+	}
+}
+
+// concatSteps joins two ranks' batch-1 steps into one batch-2 step with the same
+// samples (rows [inst a, inst b, prior a, prior b]).
+func concatSteps(a, b *StepData) *StepData {
+	half := len(a.Latents) / 2
+	return &StepData{
+		Latents:   slices.Concat(a.Latents[:half], b.Latents[:half], a.Latents[half:], b.Latents[half:]),
+		Noise:     slices.Concat(a.Noise[:half], b.Noise[:half], a.Noise[half:], b.Noise[half:]),
+		Timesteps: []float64{a.Timesteps[0], b.Timesteps[0], a.Timesteps[1], b.Timesteps[1]},
+		Masks:     slices.Concat(a.Masks, b.Masks),
+		Prompts:   slices.Concat(a.Prompts, b.Prompts),
+		Templates: slices.Concat(a.Templates, b.Templates),
+		Height:    a.Height, Width: a.Width,
+	}
+}
+
+func TestDataParallelMatchesBigBatch(t *testing.T) {
+	const steps = 3
+	inst, reg := testData(t)
+	data, err := NewTrainData(inst, reg, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	dc, err := devcluster.Start(ctx, devcluster.Config{NoEtcd: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dc.Close()
+	var ranks [2]*Trainer
+	var rings [2]*allreduce.Ring
+	var wg sync.WaitGroup
+	for r := range 2 {
+		nc, err := nats.Connect(dc.NATSURL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ring, err := allreduce.Join(ctx, nc, allreduce.Config{Job: "ddptest", Rank: r, Size: 2})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			rings[r] = ring
+		}()
+	}
+	wg.Wait()
+	if rings[0] == nil || rings[1] == nil {
+		t.FailNow()
+	}
+	defer rings[0].Close()
+	defer rings[1].Close()
+	for r := range 2 {
+		ranks[r] = newTestTrainer(t, testRecipe(steps), rings[r])
+	}
+	big := testRecipe(steps)
+	big.Batch = 2
+	single := newTestTrainer(t, big, nil)
+	for s := 1; s <= steps; s++ {
+		var ds [2]*StepData
+		for r := range 2 {
+			if ds[r], err = ranks[r].DrawStep(data, r, s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var losses [2]float64
+		errs := make([]error, 2)
+		for r := range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				sr, err := ranks[r].TrainStep(ctx, ds[r])
+				errs[r] = err
+				if err == nil {
+					losses[r] = sr.Loss
+				}
+			}()
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		sr, err := single.TrainStep(ctx, concatSteps(ds[0], ds[1]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if losses[0] != losses[1] {
+			t.Errorf("step %d: ranks report losses %v and %v", s, losses[0], losses[1])
+		}
+		if d := relErr([]float32{float32(losses[0])}, []float32{float32(sr.Loss)}); d > 1e-5 {
+			t.Errorf("step %d: 2-rank loss %v, batch-2 loss %v", s, losses[0], sr.Loss)
+		}
+	}
+	w0, w1, ws := weights(ranks[0]), weights(ranks[1]), weights(single)
+	for i := range w0 {
+		if !slices.Equal(w0[i], w1[i]) {
+			t.Errorf("ranks' %s differ after %d steps", ranks[0].slotNames()[i], steps)
+		}
+	}
+	// AdamW's first steps move every weight by about lr whatever the gradient's size,
+	// so compare the updates, not the weights.
+	base := newTestTrainer(t, testRecipe(steps), nil)
+	w00 := weights(base)
+	var worst float64
+	for i := range w0 {
+		for j := range w0[i] {
+			d0, ds := w0[i][j]-w00[i][j], ws[i][j]-w00[i][j]
+			worst = max(worst, float64(abs32(d0-ds)))
+		}
+	}
+	t.Logf("max |update(2 ranks) - update(batch 2)| = %.3g (lr 1e-3, %d steps)", worst, steps)
+	if worst > 1e-3*steps*0.02 {
+		t.Errorf("2 ranks × batch 1 and 1 rank × batch 2 updated the weights differently by %.3g", worst)
+	}
+}
+
+func abs32(x float32) float32 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
