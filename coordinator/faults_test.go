@@ -77,9 +77,16 @@ func TestTrainerKilledMidJob(t *testing.T) {
 		}
 	}
 	crashed := time.Now()
+	waitFor(t, 15*time.Second, func() error {
+		if g := c.job(ctx, job.Id).Status.Generation; g < 2 {
+			return fmt.Errorf("generation %d", g)
+		}
+		return nil
+	})
+	t.Logf("generation 2 assigned %.2fs after the crash (member TTL 2 s)", time.Since(crashed).Seconds())
 
 	done := c.waitState(ctx, job.Id, pb.JobState_JOB_STATE_DONE, 30*time.Second)
-	t.Logf("job done %.1fs after the crash", time.Since(crashed).Seconds())
+	t.Logf("job done %.2fs after the crash", time.Since(crashed).Seconds())
 	if done.Status.Generation != 2 {
 		t.Errorf("final generation %d, want 2 (one re-formation)", done.Status.Generation)
 	}
@@ -145,6 +152,13 @@ func TestLeaderKilledMidJob(t *testing.T) {
 	c.coords[old].Crash()
 	c.dead[old] = true
 	killed := time.Now()
+	waitFor(t, 15*time.Second, func() error {
+		if l := c.leader(); l < 0 || l == old {
+			return fmt.Errorf("no new leader")
+		}
+		return nil
+	})
+	t.Logf("standby leads %.2fs after the leader was killed (election TTL 2 s)", time.Since(killed).Seconds())
 
 	c.waitState(ctx, first.Id, pb.JobState_JOB_STATE_DONE, 30*time.Second)
 	c.waitState(ctx, second.Id, pb.JobState_JOB_STATE_DONE, 30*time.Second)
