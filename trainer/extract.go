@@ -1,0 +1,206 @@
+package trainer
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/latexblend/latexblend/blend"
+	"github.com/latexblend/latexblend/model/clip"
+	"github.com/latexblend/latexblend/model/safetensors"
+)
+
+// ExtractOptions choose what to extract; empty fields come from the delta.
+type ExtractOptions struct {
+	// ClassNoun and Token default to the delta's class noun and modifier token.
+	ClassNoun, Token string
+	// Prompt is the concept prompt; it must hold the token right before the class
+	// noun. Default "photo of <token> <noun>".
+	Prompt string
+	// Created stamps the entry (default now).
+	Created time.Time
+}
+
+// DefaultExtractPrompt is the concept prompt of the reference's bank extraction.
+func DefaultExtractPrompt(token, noun string) string { return "photo of " + token + " " + noun }
+
+// slotPositions finds the concept slot as the reference does: tokenize the plain
+// prompt (the concept prompt with the token replaced by "a") with tokenizer 1, strip
+// BOS, cut at the first EOS, find the first occurrence of the class noun's tokens at
+// index i (L tokens); in full-sequence coordinates the slot is [i, i+L+1): the
+// article/modifier position plus the noun.
+func slotPositions(tok *clip.Tokenizer, prompt, token, noun string) (start, end int, err error) {
+	plain := strings.Replace(prompt, token, DefaultReplaceArticle, 1)
+	ids := tok.EncodePadded(plain)[1:]
+	if k := slices.Index(ids, tok.EOS()); k >= 0 {
+		ids = ids[:k]
+	}
+	nounIDs := tok.Encode(noun)
+	for i := 0; i+len(nounIDs) <= len(ids); i++ {
+		if slices.Equal(ids[i:i+len(nounIDs)], nounIDs) {
+			if i == 0 {
+				break
+			}
+			return i, i + len(nounIDs) + 1, nil
+		}
+	}
+	return 0, 0, fmt.Errorf("prompt %q: the class noun %q does not follow a token slot in %q", prompt, noun, plain)
+}
+
+// Extract computes a concept entry from a delta on base: the concept prompt is encoded
+// with the delta's token rows, and every attn2 layer's K and V are the delta's to_k /
+// to_v (the pretrained ones for layers the delta lacks) applied to the slot's rows of
+// the prompt embedding — the rows the reference's get_concept_bank stores. base's text
+// encoders get the token rows (added when the token is new to them).
+func Extract(base *Base, d *Delta, opts ExtractOptions) (*blend.Entry, error) {
+	if opts.ClassNoun == "" {
+		opts.ClassNoun = d.ClassNoun
+	}
+	if opts.Token == "" {
+		opts.Token = d.ModifierToken
+	}
+	if opts.Token != d.ModifierToken {
+		return nil, fmt.Errorf("extract: token %q, but the delta trains %q", opts.Token, d.ModifierToken)
+	}
+	if opts.Prompt == "" {
+		opts.Prompt = DefaultExtractPrompt(opts.Token, opts.ClassNoun)
+	}
+	if opts.Created.IsZero() {
+		opts.Created = time.Now().UTC()
+	}
+	if d.BaseModelID != "" && d.BaseModelID != base.Identity {
+		return nil, fmt.Errorf("extract: the delta was trained on base model %s, %s is %s", d.BaseModelID, base.Dir, base.Identity)
+	}
+	id, err := installTokenRows(base, d)
+	if err != nil {
+		return nil, fmt.Errorf("extract: %w", err)
+	}
+	p := base.Prompt
+	start, end, err := slotPositions(p.Tokenizer, opts.Prompt, opts.Token, opts.ClassNoun)
+	if err != nil {
+		return nil, fmt.Errorf("extract: %w", err)
+	}
+	ids1, ids2 := p.Tokenizer.EncodePadded(opts.Prompt), p.Tokenizer2.EncodePadded(opts.Prompt)
+	if ids1[start] != id {
+		return nil, fmt.Errorf("extract: prompt %q must hold %s right before %q (position %d holds token %d)", opts.Prompt, opts.Token, opts.ClassNoun, start, ids1[start])
+	}
+	ctx, _, err := p.EncodeIDs([][]int{ids1}, [][]int{ids2})
+	if err != nil {
+		return nil, fmt.Errorf("extract: %w", err)
+	}
+	emb := ctx.Data().([]float32)
+	dim := ctx.Shape()[2]
+	rows := emb[start*dim : end*dim]
+	e := &blend.Entry{ClassNoun: opts.ClassNoun, ModifierToken: opts.Token, NTok: end - start, BaseModel: base.Identity,
+		Recipe: d.Recipe, Created: opts.Created, Layers: map[string]blend.LayerKV{}}
+	params := base.UNet.Params()
+	for name := range d.Weights {
+		p := params.Get(name)
+		if p == nil || !isKV(name) {
+			return nil, fmt.Errorf("extract: delta tensor %q is not an attn2 to_k/to_v weight of the base UNet", name)
+		}
+		if !slices.Equal(d.Shapes[name], []int(p.Shape())) {
+			return nil, fmt.Errorf("extract: delta tensor %q has shape %v, the base UNet's %v", name, d.Shapes[name], []int(p.Shape()))
+		}
+	}
+	for _, mod := range base.UNet.CrossAttentionModules() {
+		var kv [2][]float32
+		var c int
+		for i, proj := range []string{"to_k", "to_v"} {
+			name := mod + "." + proj + ".weight"
+			w, ok := d.Weights[name]
+			if !ok {
+				w = params.Get(name).Value.Data().([]float32)
+			}
+			c = params.Get(name).Shape()[0]
+			kv[i] = project(rows, w, end-start, dim, c)
+		}
+		e.Layers[mod] = blend.LayerKV{Channels: c, K: kv[0], V: kv[1]}
+	}
+	return e, nil
+}
+
+// project computes x·wᵀ for x [n, in] and w [out, in], accumulating in float64.
+func project(x, w []float32, n, in, out int) []float32 {
+	y := make([]float32, n*out)
+	for i := range n {
+		xi := x[i*in : (i+1)*in]
+		for o := range out {
+			wo := w[o*in : (o+1)*in]
+			var s float64
+			for k, v := range xi {
+				s += float64(v) * float64(wo[k])
+			}
+			y[i*out+o] = float32(s)
+		}
+	}
+	return y
+}
+
+// installTokenRows makes the delta's token known to both tokenizers and text encoders
+// with the delta's rows, and returns its id.
+func installTokenRows(base *Base, d *Delta) (int, error) {
+	p := base.Prompt
+	id, known := p.Tokenizer.ID(d.ModifierToken)
+	if known && id < p.Tokenizer.VocabSize() {
+		return 0, fmt.Errorf("modifier token %q is an ordinary vocabulary entry (id %d)", d.ModifierToken, id)
+	}
+	if !known {
+		// The init row is overwritten below; any vocabulary entry serves.
+		ids, err := p.AddTokens([]string{d.ModifierToken}, []string{DefaultInitToken})
+		if err != nil {
+			return 0, err
+		}
+		id = ids[0]
+	}
+	for i, enc := range []*clip.TextEncoder{p.TextEncoder, p.TextEncoder2} {
+		if err := enc.Model.SetTokenRow(id, d.Rows[i]); err != nil {
+			return 0, fmt.Errorf("delta tensor %q: %w", TokenRowName(i, d.ModifierToken), err)
+		}
+	}
+	return id, nil
+}
+
+// Entry metadata keys beyond blend's: the coordinator's ParseEntry reads the base
+// model identity from "base_model_id", blend.ReadEntry from "base_model"; the entries
+// written here carry both.
+const entryKeyBaseModelAlt = "base_model"
+
+func entryFile(e *blend.Entry) ([]safetensors.Tensor, map[string]string) {
+	var ts []safetensors.Tensor
+	for _, m := range e.Modules() {
+		l := e.Layers[m]
+		ts = append(ts,
+			safetensors.Tensor{Name: m + ".k", Shape: []int{e.NTok, l.Channels}, F32: l.K},
+			safetensors.Tensor{Name: m + ".v", Shape: []int{e.NTok, l.Channels}, F32: l.V})
+	}
+	md := map[string]string{
+		EntryKeyFormat: EntryFormat, EntryKeyClassNoun: e.ClassNoun, EntryKeyModifier: e.ModifierToken,
+		EntryKeyNTok: strconv.Itoa(e.NTok), EntryKeyBaseModelID: e.BaseModel, entryKeyBaseModelAlt: e.BaseModel,
+		EntryKeyRecipe: e.Recipe, EntryKeyCreated: e.Created.UTC().Format(time.RFC3339),
+	}
+	return ts, md
+}
+
+// WriteEntryFile writes a latexblend.entry/v1 file readable by both blend.ReadEntry
+// and ParseEntry.
+func WriteEntryFile(path string, e *blend.Entry) error {
+	ts, md := entryFile(e)
+	if err := safetensors.WriteFile(path, ts, md); err != nil {
+		return fmt.Errorf("writing entry: %w", err)
+	}
+	return nil
+}
+
+// EncodeEntry returns the entry file's bytes.
+func EncodeEntry(e *blend.Entry) ([]byte, error) {
+	ts, md := entryFile(e)
+	b, err := encodeSafetensors(ts, md)
+	if err != nil {
+		return nil, fmt.Errorf("encoding entry: %w", err)
+	}
+	return b, nil
+}
+

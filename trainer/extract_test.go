@@ -1,0 +1,130 @@
+package trainer
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/latexblend/latexblend/blend"
+)
+
+// goldenDelta is the stand-in fine-tuned delta of a latexblend_bank case.
+func goldenDelta(t *testing.T, name, noun string) *Delta {
+	f := goldenCase(t, name)
+	d := &Delta{ModifierToken: "<new1>", ClassNoun: noun, Weights: map[string][]float32{}, Shapes: map[string][]int{}}
+	for _, n := range f.Names() {
+		if p, ok := strings.CutPrefix(n, "delta.unet."); ok {
+			d.Weights[p] = goldenF32(t, f, n)
+			info, _ := f.Info(n)
+			d.Shapes[p] = info.Shape
+		}
+	}
+	d.Rows = [2][]float32{goldenF32(t, f, "delta.new1_embed_1"), goldenF32(t, f, "delta.new1_embed_2")}
+	return d
+}
+
+func TestGoldenExtract(t *testing.T) {
+	for _, tc := range []struct{ name, noun string }{{"latexblend_bank1", "dog"}, {"latexblend_bank2", "sunglasses"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := goldenCase(t, tc.name)
+			base, err := LoadBase(tinyModelDir(t), false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer base.Close()
+			start, end, err := slotPositions(base.Prompt.Tokenizer, "photo of <new1> "+tc.noun, "<new1>", tc.noun)
+			if err != nil || start != 3 || end != 5 {
+				t.Fatalf("slot [%d, %d) (%v), reference [3, 5)", start, end, err)
+			}
+			e, err := Extract(base, goldenDelta(t, tc.name, tc.noun), ExtractOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.NTok != 2 || len(e.Layers) != 12 {
+				t.Fatalf("n_tok %d, %d layers", e.NTok, len(e.Layers))
+			}
+			for mod, l := range e.Layers {
+				checkClose(t, mod+".k", l.K, goldenF32(t, f, mod+".processor.k"), 1e-4)
+				checkClose(t, mod+".v", l.V, goldenF32(t, f, mod+".processor.v"), 1e-4)
+			}
+			// The file is accepted by the coordinator's and the sampler's readers.
+			path := filepath.Join(t.TempDir(), "entry.safetensors")
+			if err := WriteEntryFile(path, e); err != nil {
+				t.Fatal(err)
+			}
+			b, _ := os.ReadFile(path)
+			info, err := ParseEntry(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.ClassNoun != tc.noun || info.NTok != 2 || info.BaseModelID != base.Identity || info.Layers != 12 {
+				t.Errorf("ParseEntry: %+v", info)
+			}
+			back, err := blend.ReadEntry(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if back.BaseModel != base.Identity || back.Created.IsZero() || time.Since(back.Created) > time.Hour {
+				t.Errorf("blend.ReadEntry: base %q created %v", back.BaseModel, back.Created)
+			}
+		})
+	}
+}
+
+func TestExtractErrors(t *testing.T) {
+	base, err := LoadBase(tinyModelDir(t), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer base.Close()
+	d := goldenDelta(t, "latexblend_bank1", "dog")
+	for _, tc := range []struct {
+		opts ExtractOptions
+		want string
+	}{
+		{ExtractOptions{Prompt: "photo of a cat"}, `class noun "dog"`},
+		{ExtractOptions{Prompt: "dog <new1> photo"}, "class noun"},
+		{ExtractOptions{Token: "<new2>"}, "delta trains"},
+	} {
+		if _, err := Extract(base, d, tc.opts); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: error %v, want %q", tc.opts, err, tc.want)
+		}
+	}
+	bad := goldenDelta(t, "latexblend_bank1", "dog")
+	bad.Weights["mid_block.attentions.0.transformer_blocks.0.attn2.to_q.weight"] = make([]float32, 64*64)
+	if _, err := Extract(base, bad, ExtractOptions{}); err == nil || !strings.Contains(err.Error(), "to_q") {
+		t.Errorf("delta with a to_q weight: %v", err)
+	}
+}
+
+func TestDeltaRoundTripAndRequiredKeys(t *testing.T) {
+	d := goldenDelta(t, "latexblend_bank1", "dog")
+	d.Recipe, d.Step = DefaultRecipe("dog").JSON(), 7
+	path := filepath.Join(t.TempDir(), "d.safetensors")
+	if err := WriteDelta(path, d); err != nil {
+		t.Fatal(err)
+	}
+	back, err := ReadDelta(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Step != 7 || back.ClassNoun != "dog" || len(back.Weights) != 24 || len(back.Rows[1]) != 32 {
+		t.Errorf("round trip: step %d noun %q %d weights", back.Step, back.ClassNoun, len(back.Weights))
+	}
+	// Only format, modifier_token and class_noun are required.
+	minimal := &Delta{ModifierToken: "<new1>", ClassNoun: "dog", Weights: d.Weights, Shapes: d.Shapes, Rows: d.Rows}
+	b, err := EncodeDelta(minimal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := DecodeDelta(b); err != nil {
+		t.Errorf("minimal delta refused: %v", err)
+	}
+	noNoun := &Delta{ModifierToken: "<new1>", Weights: d.Weights, Shapes: d.Shapes, Rows: d.Rows}
+	b, _ = EncodeDelta(noNoun)
+	if _, err := DecodeDelta(b); err == nil || !strings.Contains(err.Error(), "class_noun") {
+		t.Errorf("delta without class_noun: %v", err)
+	}
+}
