@@ -203,4 +203,3 @@ func EncodeEntry(e *blend.Entry) ([]byte, error) {
 	}
 	return b, nil
 }
-
