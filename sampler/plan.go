@@ -90,6 +90,11 @@ func planRequest(p *sdxl.Pipeline, req *pb.GenerateRequest, concepts []*cachedCo
 	if err != nil {
 		return nil, err
 	}
+	if steps := req.GetSteps(); steps != 0 {
+		if err := sched.SetTimesteps(int(steps)); err != nil {
+			return nil, invalid("steps: %d steps do not fit this model's %s schedule: %v", steps, sched.Kind(), err)
+		}
+	}
 	h, w := p.DefaultSize()
 	full := req.WithDefaults(pb.GenerateDefaults{Width: int32(w), Height: int32(h), Seed: rand.Uint64(), Scheduler: schedulerEnum(sched.Kind())})
 	m := p.SizeMultiple()

@@ -38,6 +38,10 @@ type Config struct {
 	// Runner is the trainers' job runner. Nil: trainers accept jobs and fail them with
 	// a message saying they cannot train (until the Custom Diffusion runner lands).
 	Runner trainer.JobRunner
+	// Sampler tunes every sampler (MaxBatch, MaxWait, QueueSize, CacheBytes, and
+	// Pipeline to share one loaded model in tests); Start fills its Node, NATSURL and,
+	// unless Sampler.ModelDir is set, ModelDir.
+	Sampler sampler.ServiceConfig
 	// BaseModelID overrides the trainers' base model identity when ModelDir is empty
 	// (tests that run a stand-in runner).
 	BaseModelID string
@@ -138,7 +142,12 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 		s.Trainers = append(s.Trainers, t)
 	}
 	for range cfg.Samplers {
-		sm, err := sampler.NewService(sampler.ServiceConfig{Node: node(service.RoleSampler, true), NATSURL: c.NATSURL(), ModelDir: cfg.ModelDir})
+		sc := cfg.Sampler
+		sc.Node, sc.NATSURL = node(service.RoleSampler, true), c.NATSURL()
+		if sc.ModelDir == "" {
+			sc.ModelDir = cfg.ModelDir
+		}
+		sm, err := sampler.NewService(sc)
 		if err != nil {
 			return fail(err)
 		}

@@ -75,14 +75,19 @@ func TestStackBootsEveryRole(t *testing.T) {
 		t.Fatalf("ClusterStatus: %d members, leader %q; want 5 and %s", len(resp.Members), resp.LeaderId, st.Coordinator.Node().ID())
 	}
 
-	// The token is required; health is exempt and samplers report SERVING.
+	// The token is required; health is exempt and samplers with a model report SERVING
+	// (without one they stay NOT_SERVING).
 	bare, err := service.Dial(st.Samplers[0].Addr(), service.ClientConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer bare.Close()
 	h, err := grpc_health_v1.NewHealthClient(bare).Check(ctx, &grpc_health_v1.HealthCheckRequest{})
-	if err != nil || h.Status != grpc_health_v1.HealthCheckResponse_SERVING {
+	wantHealth := grpc_health_v1.HealthCheckResponse_SERVING
+	if cfg.ModelDir == "" {
+		wantHealth = grpc_health_v1.HealthCheckResponse_NOT_SERVING
+	}
+	if err != nil || h.Status != wantHealth {
 		t.Fatalf("sampler health: %v %v", h, err)
 	}
 	noTok, err := service.Dial(st.Coordinator.Addr(), service.ClientConfig{})
