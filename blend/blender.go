@@ -171,7 +171,7 @@ func (b *Blender) replaceKV(rows []int) map[string]unet.KVRows {
 }
 
 // bindColumns is the reference's bind_dict: the modifier slot's score column becomes a
-// copy of the noun's last token's.
+// copy of the noun's last token's (applied as a key-row copy, see processor.bind).
 func (b *Blender) bindColumns() []unet.ColumnCopy {
 	if b.opts.NoBinding {
 		return nil
@@ -237,8 +237,7 @@ func (b *Blender) Hooks(next sdxl.Hooks) sdxl.Hooks {
 
 // stepProcessor is the main (guidance-batched) UNet call's processor.
 func (b *Blender) stepProcessor(st *sdxl.Step) (unet.Processor, error) {
-	p := &processor{}
-	p.edits.ScoreColumns = b.bindColumns()
+	p := &processor{bind: b.bindColumns()}
 	save := b.isSaveStep(st.Index, st.Total)
 	if b.opts.blending(st.Timestep) && !save {
 		p.edits.ReplaceKV = b.replaceKV(st.Cond.ConditionalRows())

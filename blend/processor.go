@@ -22,7 +22,14 @@ type processor struct {
 	rect map[string][2]*tensor.Dense
 	// loss, when set, makes the call's loss the guidance objective over every attn2.
 	loss *LossSpec
+	// bind copies, in every row of every attn2, the key of the noun's last token onto
+	// the modifier slot (Src → Dst). The slot's pre-softmax score column then equals
+	// the noun's, which is the reference's bind trick (a score-column copy), while the
+	// attention stays on the fused kernel.
+	bind []unet.ColumnCopy
 }
+
+const bindInput = "blend.bind_blocks"
 
 var _ unet.Processor = (*processor)(nil)
 
@@ -34,7 +41,7 @@ func (p *processor) Key() string {
 		mods = append(mods, m)
 	}
 	sort.Strings(mods)
-	fmt.Fprintf(&sb, " rect=%v", mods)
+	fmt.Fprintf(&sb, " rect=%v bind=%v", mods, len(p.bind) > 0)
 	if p.loss != nil {
 		fmt.Fprintf(&sb, " loss=%+v", *p.loss)
 	}
@@ -52,6 +59,13 @@ func (p *processor) Inputs(call unet.Inputs) (map[string]*tensor.Dense, error) {
 		in[rectInput(m, "boost")] = c[0]
 		in[rectInput(m, "sup")] = c[1]
 	}
+	if len(p.bind) > 0 {
+		blocks := make([]nn.SpliceBlock, len(p.bind))
+		for i, c := range p.bind {
+			blocks[i] = nn.SpliceBlock{DstOuter: -1, DstPos: c.To, SrcOuter: -1, SrcPos: c.From, Len: 1}
+		}
+		in[bindInput] = nn.SpliceBlocksTensor(call.Sample.Dtype(), blocks)
+	}
 	return in, nil
 }
 
@@ -59,7 +73,20 @@ func (p *processor) Hooks() unet.Hooks {
 	base := p.edits.Hooks()
 	var terms []*G.Node // this build's per-layer losses
 	return unet.Hooks{
-		KV: base.KV,
+		KV: func(b *nn.Builder, s unet.Site, k, v *G.Node) (*G.Node, *G.Node, error) {
+			k, v, err := base.KV(b, s, k, v)
+			if err != nil || len(p.bind) == 0 || !s.Cross {
+				return k, v, err
+			}
+			blocks, err := b.Input(bindInput)
+			if err != nil {
+				return nil, nil, err
+			}
+			if k, err = b.Splice(1, k, k, blocks); err != nil {
+				return nil, nil, fmt.Errorf("bind: %w", err)
+			}
+			return k, v, nil
+		},
 		Unfused: func(s unet.Site) bool {
 			_, r := p.rect[s.Module]
 			return base.Unfused(s) || r || (p.loss != nil && s.Cross)

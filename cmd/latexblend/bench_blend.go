@@ -23,7 +23,7 @@ mid-size SDXL-shaped config) and times one guidance-batched sampler step (1 imag
 attn2, bind trick on; 0 concepts is the plain UNet), one blending-guidance pass
 (conditional forward + backward to the latents, 2 concepts), the rectification save
 step (attention reads, spectral clustering, masks) and a rectified step. Each time is
-the median of --reps calls after an untimed compiling call. The last line is:
+the best of --reps calls after an untimed compiling call. The last line is:
 concepts0_ms=… concepts1_ms=… concepts2_ms=… concepts4_ms=… concepts8_ms=… ratio8=…
 guidance_ms=… guidance_ratio=… rectify_ms=… rectify_ratio=… save_ms=… save_ratio=… latent=… params=…
 where the ratios are relative to the plain step (target: ratio8 <= 1.05).`,
@@ -49,7 +49,7 @@ where the ratios are relative to the plain step (target: ratio8 <= 1.05).`,
 	f := cmd.Flags()
 	f.StringVar(&model, "model", "tiny", "UNet config: tiny or mid (random weights)")
 	f.IntVar(&cfg.Size, "size", 32, "latent side (a multiple of the UNet's downsampling)")
-	f.IntVar(&cfg.Reps, "reps", 5, "timed calls per measurement; the median counts")
+	f.IntVar(&cfg.Reps, "reps", 5, "timed calls per measurement; the fastest counts")
 	f.IntSliceVar(&cfg.Concepts, "concepts", []int{0, 1, 2, 4, 8}, "concept counts to time in replace mode")
 	return cmd
 }
