@@ -168,7 +168,7 @@ func RunBench(ctx context.Context, cfg BenchConfig) (BenchResult, error) {
 		}
 		for _, mod := range m.AttentionModules(cfg.Size, cfg.Size) {
 			if mod.Cross {
-				b.kv[mod.Path] = [2]*tensor.Dense{randT(1, 2*n, mod.Channels), randT(1, 2*n, mod.Channels)}
+				b.kv[mod.Path] = [2]*tensor.Dense{randT(1, 1, 2*n, mod.Channels), randT(1, 1, 2*n, mod.Channels)}
 			}
 		}
 		return b

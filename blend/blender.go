@@ -105,8 +105,8 @@ func New(s Setup) (*Blender, error) {
 				c.ClassNoun, c.Entry.NTok, s.Prompt, slots[i].Len(), slots[i].Len()-1)
 		}
 	}
-	// One [n, C] block per module with every concept's rows in slot order, matching
-	// positions().
+	// One [1, n, C] block per module with every concept's rows in slot order (the
+	// splice source of processor.replace).
 	for _, m := range b.layers {
 		c := spec.Channels[m]
 		var k, v []float32
@@ -117,8 +117,8 @@ func New(s Setup) (*Blender, error) {
 		}
 		n := len(k) / c
 		b.kv[m] = [2]*tensor.Dense{
-			tensor.New(tensor.WithShape(n, c), tensor.WithBacking(k)),
-			tensor.New(tensor.WithShape(n, c), tensor.WithBacking(v)),
+			tensor.New(tensor.WithShape(1, n, c), tensor.WithBacking(k)),
+			tensor.New(tensor.WithShape(1, n, c), tensor.WithBacking(v)),
 		}
 	}
 	return b, nil
@@ -150,24 +150,9 @@ func (b *Blender) Metadata() map[string]string {
 	return md
 }
 
-// positions lists every concept's slot positions in order.
-func (b *Blender) positions() []int {
-	var out []int
-	for _, s := range b.slots {
-		out = append(out, s.Positions()...)
-	}
-	return out
-}
-
-// replaceKV is the K/V replacement of every attn2 module for the given rows.
-func (b *Blender) replaceKV(rows []int) map[string]unet.KVRows {
-	pos := b.positions()
-	out := make(map[string]unet.KVRows, len(b.layers))
-	for _, m := range b.layers {
-		kv := b.kv[m]
-		out[m] = unet.KVRows{Rows: rows, Positions: pos, K: kv[0], V: kv[1]}
-	}
-	return out
+// setReplace makes p write every concept's rows into the given batch rows.
+func (b *Blender) setReplace(p *processor, rows []int) {
+	p.replace, p.rows, p.slots = b.kv, rows, b.slots
 }
 
 // bindColumns is the reference's bind_dict: the modifier slot's score column becomes a
@@ -240,7 +225,7 @@ func (b *Blender) stepProcessor(st *sdxl.Step) (unet.Processor, error) {
 	p := &processor{bind: b.bindColumns()}
 	save := b.isSaveStep(st.Index, st.Total)
 	if b.opts.blending(st.Timestep) && !save {
-		p.edits.ReplaceKV = b.replaceKV(st.Cond.ConditionalRows())
+		b.setReplace(p, st.Cond.ConditionalRows())
 	}
 	if save {
 		p.edits.ReadProbs = b.saveModules(st)
@@ -293,7 +278,7 @@ func (b *Blender) guide(ctx context.Context, st *sdxl.Step) (*tensor.Dense, erro
 		for r := first; r < n; r++ {
 			rows = append(rows, r)
 		}
-		p.edits.ReplaceKV = b.replaceKV(rows)
+		b.setReplace(p, rows)
 	}
 	s := st.Latents.Shape()
 	sample := tensor.New(tensor.WithShape(s.Clone()...), tensor.WithBacking(in))

@@ -12,11 +12,16 @@ import (
 	"github.com/latexblend/latexblend/nn"
 )
 
-// processor is one UNet call's attention edits: unet.Edits (K/V replacement, the bind
-// trick's score-column copies, probability reads) plus the two LatexBlend additions,
-// rectification of the cross-attention scores and the blending-guidance loss.
+// processor is one UNet call's attention edits: the concepts' K/V rows, the bind
+// trick, unet.Edits' probability reads, rectification of the cross-attention scores
+// and the blending-guidance loss.
 type processor struct {
 	edits unet.Edits
+	// replace holds each attn2 module's concept rows K, V [1, n, C] (every concept's
+	// slot rows in slot order) and rows the batch rows and slots they go to.
+	replace map[string][2]*tensor.Dense
+	rows    []int
+	slots   []Slot
 	// rect maps cross-attention modules to their boost and suppress coefficients
 	// [B, Lq, 77] for this call.
 	rect map[string][2]*tensor.Dense
@@ -29,7 +34,25 @@ type processor struct {
 	bind []unet.ColumnCopy
 }
 
-const bindInput = "blend.bind_blocks"
+const (
+	bindInput   = "blend.bind_blocks"
+	kvBlocksKey = "blend.kv_blocks"
+)
+
+func kvInput(module, what string) string { return "blend.kv." + module + "." + what }
+
+// kvBlocks places concept rows: slot j of batch row r reads the source rows of slot j.
+func (p *processor) kvBlocks() []nn.SpliceBlock {
+	var out []nn.SpliceBlock
+	for _, r := range p.rows {
+		off := 0
+		for _, s := range p.slots {
+			out = append(out, nn.SpliceBlock{DstOuter: r, DstPos: s.Start, SrcOuter: 0, SrcPos: off, Len: s.Len()})
+			off += s.Len()
+		}
+	}
+	return out
+}
 
 var _ unet.Processor = (*processor)(nil)
 
@@ -41,7 +64,7 @@ func (p *processor) Key() string {
 		mods = append(mods, m)
 	}
 	sort.Strings(mods)
-	fmt.Fprintf(&sb, " rect=%v bind=%v", mods, len(p.bind) > 0)
+	fmt.Fprintf(&sb, " rect=%v bind=%v kv=%v", mods, len(p.bind) > 0, len(p.replace) > 0)
 	if p.loss != nil {
 		fmt.Fprintf(&sb, " loss=%+v", *p.loss)
 	}
@@ -59,6 +82,13 @@ func (p *processor) Inputs(call unet.Inputs) (map[string]*tensor.Dense, error) {
 		in[rectInput(m, "boost")] = c[0]
 		in[rectInput(m, "sup")] = c[1]
 	}
+	if len(p.replace) > 0 {
+		for m, kv := range p.replace {
+			in[kvInput(m, "k")] = kv[0]
+			in[kvInput(m, "v")] = kv[1]
+		}
+		in[kvBlocksKey] = nn.SpliceBlocksTensor(call.Sample.Dtype(), p.kvBlocks())
+	}
 	if len(p.bind) > 0 {
 		blocks := make([]nn.SpliceBlock, len(p.bind))
 		for i, c := range p.bind {
@@ -75,8 +105,16 @@ func (p *processor) Hooks() unet.Hooks {
 	return unet.Hooks{
 		KV: func(b *nn.Builder, s unet.Site, k, v *G.Node) (*G.Node, *G.Node, error) {
 			k, v, err := base.KV(b, s, k, v)
-			if err != nil || len(p.bind) == 0 || !s.Cross {
+			if err != nil || !s.Cross {
 				return k, v, err
+			}
+			if _, ok := p.replace[s.Module]; ok {
+				if k, v, err = writeConceptRows(b, s.Module, k, v); err != nil {
+					return nil, nil, err
+				}
+			}
+			if len(p.bind) == 0 {
+				return k, v, nil
 			}
 			blocks, err := b.Input(bindInput)
 			if err != nil {
@@ -145,4 +183,25 @@ func (p *processor) Hooks() unet.Hooks {
 			return nil
 		},
 	}
+}
+
+// writeConceptRows splices the concept rows into the keys and values (one native op
+// each, so replacement costs next to nothing per step).
+func writeConceptRows(b *nn.Builder, module string, k, v *G.Node) (*G.Node, *G.Node, error) {
+	blocks, err := b.Input(kvBlocksKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := [2]*G.Node{}
+	for i, x := range []*G.Node{k, v} {
+		what := []string{"k", "v"}[i]
+		src, err := b.Input(kvInput(module, what))
+		if err != nil {
+			return nil, nil, err
+		}
+		if out[i], err = b.Splice(1, x, src, blocks); err != nil {
+			return nil, nil, fmt.Errorf("concept %s rows: %w", what, err)
+		}
+	}
+	return out[0], out[1], nil
 }
