@@ -232,13 +232,13 @@ func (c *Coordinator) Crash() {
 	c.crashed.Store(true)
 	if c.session != nil {
 		c.session.Orphan()
-		c.session = nil
 	}
 	if c.cancel != nil {
 		c.cancel()
 		c.wg.Wait()
 		c.cancel = nil
 	}
+	c.session = nil // orphaned: Close must not revoke it
 	c.node.Crash()
 	c.closeNATS()
 }

@@ -15,6 +15,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/latexblend/latexblend/coordinator"
 	"github.com/latexblend/latexblend/devcluster"
@@ -135,7 +138,7 @@ func newConceptAddCmd() *cobra.Command {
 				if !wait {
 					return nil
 				}
-				return followJob(ctx, api, job.Id, out, !noProgress && writerIsTerminal(out))
+				return followJob(ctx, api, &f, job.Id, out, !noProgress && writerIsTerminal(out))
 			})
 		},
 	}
@@ -166,21 +169,51 @@ func newConceptAddCmd() *cobra.Command {
 	return cmd
 }
 
+// watchRetries bounds how often followJob re-attaches to a coordinator after losing
+// the one it watched through (a coordinator restart or failover).
+const watchRetries = 10
+
 // followJob streams WatchJob into a progress bar (or plain lines) until the job ends;
-// it returns an error unless the job is DONE.
-func followJob(ctx context.Context, api pb.CoordinatorClient, id string, out io.Writer, bar bool) error {
+// it returns an error unless the job is DONE. When the coordinator goes away it finds
+// another one through etcd (every replica serves WatchJob) and watches on.
+func followJob(ctx context.Context, api pb.CoordinatorClient, f *clientFlags, id string, out io.Writer, bar bool) error {
+	var (
+		last    *pb.Job
+		retries int
+		conn    *grpc.ClientConn
+	)
+	defer func() {
+		if conn != nil {
+			conn.Close()
+		}
+	}()
 	stream, err := api.WatchJob(ctx, &pb.WatchJobRequest{JobId: id})
-	if err != nil {
-		return err
-	}
-	var last *pb.Job
 	for {
-		m, err := stream.Recv()
+		var m *pb.WatchJobResponse
+		if err == nil {
+			m, err = stream.Recv()
+		}
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("watching job %s: %w", id, err)
+			if status.Code(err) != codes.Unavailable || len(f.etcd) == 0 || retries == watchRetries || ctx.Err() != nil {
+				return fmt.Errorf("watching job %s: %w", id, err)
+			}
+			retries++
+			fmt.Fprintf(out, "\nlost the coordinator (%v); looking for another one\n", status.Convert(err).Message())
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Duration(retries) * 500 * time.Millisecond):
+			}
+			again := *f
+			again.coordinator = "" // discover through etcd
+			var next pb.CoordinatorClient
+			if next, conn, err = reconnect(ctx, &again, conn); err == nil {
+				stream, err = next.WatchJob(ctx, &pb.WatchJobRequest{JobId: id})
+			}
+			continue
 		}
 		last = m.Job
 		line := progressLine(m.Job)
@@ -207,6 +240,15 @@ func followJob(ctx context.Context, api pb.CoordinatorClient, id string, out io.
 	}
 	fmt.Fprintf(out, "job=%s state=done concept=%s digest=%s steps=%d generation=%d\n", id, st.ConceptName, st.ConceptDigest, st.Step, st.Generation)
 	return nil
+}
+
+// reconnect closes the previous extra connection (if any) and dials a coordinator
+// found through etcd.
+func reconnect(ctx context.Context, f *clientFlags, prev *grpc.ClientConn) (pb.CoordinatorClient, *grpc.ClientConn, error) {
+	if prev != nil {
+		prev.Close()
+	}
+	return coordinatorConn(ctx, f)
 }
 
 // writerIsTerminal reports whether w is a character device, where the progress bar can

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,7 +23,10 @@ import (
 // stepRunner is a stand-in trainer.JobRunner for the CLI test (not the Custom Diffusion
 // trainer): every step all-reduces a counter over the gang's ring and reports progress;
 // rank 0 returns a small valid concept entry.
-func stepRunner(t *testing.T) trainer.JobRunner {
+func stepRunner(t *testing.T) trainer.JobRunner { return slowStepRunner(t, 5*time.Millisecond, nil) }
+
+// slowStepRunner is stepRunner with a per-step delay and a hook called after each step.
+func slowStepRunner(t *testing.T, delay time.Duration, onStep func(step int)) trainer.JobRunner {
 	return trainer.JobRunnerFunc(func(ctx context.Context, job *trainer.JobContext) (*trainer.Result, error) {
 		start, _, err := job.Checkpoints.Load(ctx)
 		if err != nil {
@@ -34,10 +38,13 @@ func stepRunner(t *testing.T) trainer.JobRunner {
 				return nil, err
 			}
 			job.Progress.Report(step, 1/v[0])
+			if onStep != nil {
+				onStep(step)
+			}
 			select {
 			case <-ctx.Done():
 				return nil, ctx.Err()
-			case <-time.After(5 * time.Millisecond):
+			case <-time.After(delay):
 			}
 		}
 		if job.Rank != 0 {
@@ -138,5 +145,58 @@ func TestConceptAndJobsCommands(t *testing.T) {
 	}
 	if _, err := run(ctx, "concept", "add", "bad name", "--class", "dog", "--images", images); err == nil || !strings.Contains(err.Error(), "concept_name") {
 		t.Errorf("concept add with a bad name: %v", err)
+	}
+}
+
+// TestConceptAddWaitSurvivesCoordinatorLoss kills the coordinator that `concept add
+// --wait` is watching through; the command finds the other replica through etcd and
+// follows the job to its end.
+func TestConceptAddWaitSurvivesCoordinatorLoss(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv(devcluster.HomeEnv, home)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	var once sync.Once
+	step20 := make(chan struct{})
+	reached := func(step int) {
+		if step >= 20 {
+			once.Do(func() { close(step20) })
+		}
+	}
+	st, err := devstack.Start(ctx, devstack.Config{Coordinators: 2, Trainers: 1, MemberTTL: 2 * time.Second,
+		Runner: slowStepRunner(t, 15*time.Millisecond, reached), BaseModelID: "cli-test-model"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	crashed := make(chan struct{})
+	go func() {
+		defer close(crashed)
+		select {
+		case <-step20:
+			st.Coordinators[0].Crash()
+		case <-ctx.Done():
+		}
+	}()
+	defer func() { cancel(); <-crashed }()
+	path, err := devcluster.EndpointsPath()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := devcluster.WriteEndpoints(path, st.Endpoints()); err != nil {
+		t.Fatal(err)
+	}
+	images := filepath.Join(home, "images")
+	os.MkdirAll(images, 0o755)
+	var buf bytes.Buffer
+	png.Encode(&buf, image.NewGray(image.Rect(0, 0, 8, 8)))
+	os.WriteFile(filepath.Join(images, "a.png"), buf.Bytes(), 0o644)
+
+	out, err := run(ctx, "concept", "add", "survivor", "--class", "dog", "--images", images, "--steps", "400", "--wait")
+	if err != nil {
+		t.Fatalf("concept add --wait: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "lost the coordinator") || !strings.Contains(out, "state=done concept=survivor") {
+		t.Errorf("output does not show the reconnection and the end:\n%s", out)
 	}
 }
