@@ -3,6 +3,7 @@ package trainer
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/latexblend/latexblend/model/safetensors"
 )
@@ -58,8 +59,8 @@ func (t *Trainer) Checkpoint() ([]byte, error) {
 	return b, nil
 }
 
-// Restore loads a checkpoint made by a trainer with the same recipe (steps, ranks and
-// the learning-rate fields may differ) and base model; training continues after its step.
+// Restore loads a checkpoint made by a trainer with the same recipe (steps, ranks,
+// the learning-rate fields and the prior loss weight may differ) and base model; training continues after its step.
 func (t *Trainer) Restore(b []byte) error {
 	f, done, err := openSafetensorsBytes(b)
 	if err != nil {
@@ -140,6 +141,18 @@ func compatibleRecipes(a, b Recipe) error {
 		return fmt.Errorf("seed %d, this run has %d (the steps' random streams would differ)", a.Seed, b.Seed)
 	case a.DecayFrozenRows != b.DecayFrozenRows:
 		return fmt.Errorf("decay_frozen_rows %v, this run has %v", a.DecayFrozenRows, b.DecayFrozenRows)
+	case a.InitToken != b.InitToken:
+		return fmt.Errorf("init token %q, this run has %q", a.InitToken, b.InitToken)
+	case a.Prior != b.Prior:
+		return fmt.Errorf("prior preservation %v, this run has %v", a.Prior, b.Prior)
+	case a.Resolution != b.Resolution:
+		return fmt.Errorf("resolution %d, this run has %d", a.Resolution, b.Resolution)
+	case a.Batch != b.Batch:
+		return fmt.Errorf("batch %d, this run has %d", a.Batch, b.Batch)
+	case a.Augment != b.Augment || a.HFlip != b.HFlip:
+		return fmt.Errorf("augmentation %v / flip %v, this run has %v / %v", a.Augment, a.HFlip, b.Augment, b.HFlip)
+	case strings.Join(a.Templates, "|") != strings.Join(b.Templates, "|"):
+		return fmt.Errorf("templates %q, this run has %q", a.Templates, b.Templates)
 	}
 	return nil
 }

@@ -35,6 +35,13 @@ type LocalConfig struct {
 	Resume []byte
 	// OnStep receives rank 0's step results.
 	OnStep func(StepResult)
+	// PreviewEvery renders a preview image (fixed prompt and seed) into PreviewDir
+	// every this many steps on rank 0 (0: none); OnPreview gets each file's path.
+	PreviewEvery int
+	PreviewDir   string
+	OnPreview    func(path string)
+	// Reducer wraps each rank's ring (for measurements); nil leaves it as it is.
+	WrapReducer func(rank int, r Reducer) Reducer
 	Log    *slog.Logger
 }
 
@@ -138,6 +145,9 @@ func runRank(ctx context.Context, cfg LocalConfig, data *TrainData, job string, 
 		defer ring.Close()
 		red = ring
 	}
+	if cfg.WrapReducer != nil {
+		red = cfg.WrapReducer(rank, red)
+	}
 	t, err := NewTrainer(base, cfg.Recipe, red)
 	if err != nil {
 		base.Close()
@@ -151,6 +161,27 @@ func runRank(ctx context.Context, cfg LocalConfig, data *TrainData, job string, 
 	lc := LoopConfig{Data: data, Rank: rank}
 	if rank == 0 {
 		lc.OnStep = cfg.OnStep
+		if cfg.PreviewEvery > 0 {
+			pv, err := t.NewPreviewer(cfg.PreviewDir)
+			if err != nil {
+				return t, err
+			}
+			lc.OnStep = func(sr StepResult) {
+				if cfg.OnStep != nil {
+					cfg.OnStep(sr)
+				}
+				if sr.Step%cfg.PreviewEvery == 0 || sr.Step == t.recipe.Steps {
+					path, err := pv.Render(ctx)
+					if err != nil {
+						cfg.Log.Warn("preview failed", "step", sr.Step, "err", err)
+						return
+					}
+					if cfg.OnPreview != nil {
+						cfg.OnPreview(path)
+					}
+				}
+			}
+		}
 		if cfg.CheckpointPath != "" {
 			lc.CheckpointEvery = cfg.CheckpointEvery
 			lc.Save = func(_ context.Context, step int, b []byte) error {

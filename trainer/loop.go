@@ -3,7 +3,6 @@ package trainer
 import (
 	"context"
 	"fmt"
-	"time"
 )
 
 // LoopConfig configures Trainer.Train.
@@ -50,15 +49,3 @@ func (t *Trainer) Train(ctx context.Context, cfg LoopConfig) error {
 	return nil
 }
 
-// stepTimer measures how a step's time divides between compute and all-reduce.
-type stepTimer struct {
-	inner    Reducer
-	reducing time.Duration
-}
-
-func (s *stepTimer) AllReduce(ctx context.Context, op allreduceOp, bufs ...[]float32) error {
-	start := time.Now()
-	err := s.inner.AllReduce(ctx, op, bufs...)
-	s.reducing += time.Since(start)
-	return err
-}
