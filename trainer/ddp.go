@@ -42,7 +42,7 @@ type LocalConfig struct {
 	OnPreview    func(path string)
 	// Reducer wraps each rank's ring (for measurements); nil leaves it as it is.
 	WrapReducer func(rank int, r Reducer) Reducer
-	Log    *slog.Logger
+	Log         *slog.Logger
 }
 
 // LocalResult is a finished local run.

@@ -48,4 +48,3 @@ func (t *Trainer) Train(ctx context.Context, cfg LoopConfig) error {
 	}
 	return nil
 }
-
