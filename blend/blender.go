@@ -228,7 +228,11 @@ func (b *Blender) stepProcessor(st *sdxl.Step) (unet.Processor, error) {
 		b.setReplace(p, st.Cond.ConditionalRows())
 	}
 	if save {
-		p.edits.ReadProbs = b.saveModules(st)
+		p.save = map[string]bool{}
+		for _, m := range b.saveModules(st) {
+			p.save[m] = true
+		}
+		p.saveRows = st.Cond.ConditionalRows()
 	}
 	b.mu.Lock()
 	rs := b.rect
@@ -270,15 +274,7 @@ func (b *Blender) guide(ctx context.Context, st *sdxl.Step) (*tensor.Dense, erro
 	spec := b.lossSpec()
 	p.loss = &spec
 	if b.opts.blending(st.Timestep) && !b.isSaveStep(st.Index, st.Total) {
-		rows := make([]int, 0, n)
-		first := 0
-		if b.opts.ReferenceCompat {
-			first = n / 2 // the reference's sample_number = B//2 on a B-row batch
-		}
-		for r := first; r < n; r++ {
-			rows = append(rows, r)
-		}
-		b.setReplace(p, rows)
+		b.setReplace(p, b.opts.guidanceRows(n))
 	}
 	s := st.Latents.Shape()
 	sample := tensor.New(tensor.WithShape(s.Clone()...), tensor.WithBacking(in))

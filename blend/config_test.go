@@ -90,3 +90,32 @@ func TestReadInferenceConfigPaths(t *testing.T) {
 		t.Error("a missing config must fail")
 	}
 }
+
+func TestOptionsRules(t *testing.T) {
+	o := DefaultOptions()
+	if got := o.guidanceRows(4); len(got) != 4 || got[0] != 0 {
+		t.Errorf("fixed guidance rows %v, want all 4", got)
+	}
+	o.ReferenceCompat = true
+	if got := o.guidanceRows(4); len(got) != 2 || got[0] != 2 || got[1] != 3 {
+		t.Errorf("reference guidance rows %v, want [2 3]", got)
+	}
+	if got := o.guidanceRows(1); len(got) != 1 || got[0] != 0 {
+		t.Errorf("reference guidance rows of one image %v, want [0]", got)
+	}
+	// blending_start 0.9: t=901 unblended, t=900 unblended (float32 0.9 == 0.9), 891 blended.
+	for _, tc := range []struct {
+		t    float64
+		want bool
+	}{{901, false}, {900, false}, {899.9, true}, {891, true}, {1, true}} {
+		if got := o.blending(tc.t); got != tc.want {
+			t.Errorf("blending at t=%g: %v, want %v", tc.t, got, tc.want)
+		}
+	}
+	if md := o.Metadata(); md["objective"] != "reference-compat" || md["blend_mode"] != "replace" || md["binding"] != "true" {
+		t.Errorf("metadata %v", md)
+	}
+	if err := (Options{BlendingStart: 2}).Check(); err == nil {
+		t.Error("blending_start 2 must be refused")
+	}
+}

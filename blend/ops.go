@@ -239,3 +239,46 @@ func rectifyRows[T float32 | float64](sc, boost, sup, out []T, bs, heads, lq, lk
 		}
 	}
 }
+
+// headMeanRows averages probs [B, heads, Lq, Lk] over heads for the given batch rows:
+// [len(rows), Lq, Lk]. The rectification's save step reads its maps through it, so a
+// 64×64 self-attention map costs Lq·Lk values per image instead of B·heads·Lq·Lk.
+func headMeanRows(probs *G.Node, rows []int) (*G.Node, error) {
+	s := probs.Shape()
+	if len(s) != 4 {
+		return nil, fmt.Errorf("blend: attention probabilities %v are not [B, heads, Lq, Lk]", s)
+	}
+	for _, r := range rows {
+		if r < 0 || r >= s[0] {
+			return nil, fmt.Errorf("blend: row %d is outside the batch of %d", r, s[0])
+		}
+	}
+	heads, per := s[1], s[2]*s[3]
+	out := tensor.Shape{len(rows), s[2], s[3]}
+	do := func(in []*tensor.Dense) (*tensor.Dense, error) {
+		acc := make([]float64, len(rows)*per)
+		switch d := in[0].Data().(type) {
+		case []float32:
+			for i, r := range rows {
+				for h := 0; h < heads; h++ {
+					for j, v := range d[(r*heads+h)*per : (r*heads+h+1)*per] {
+						acc[i*per+j] += float64(v)
+					}
+				}
+			}
+		case []float64:
+			for i, r := range rows {
+				for h := 0; h < heads; h++ {
+					for j, v := range d[(r*heads+h)*per : (r*heads+h+1)*per] {
+						acc[i*per+j] += v
+					}
+				}
+			}
+		}
+		for i := range acc {
+			acc[i] /= float64(heads)
+		}
+		return denseLike(in[0].Dtype(), acc, out...), nil
+	}
+	return applyOp("HeadMeanRows", out, do, nil, nil, probs)
+}

@@ -116,3 +116,18 @@ func (o Options) saveStep(steps int) int {
 func (o Options) blending(t float64) bool {
 	return float32(t)/1000 < float32(o.BlendingStart)
 }
+
+// guidanceRows are the rows of the n-row conditional guidance batch that get concept
+// K/V: all of them, or in reference-compat mode rows n/2… (the reference's
+// sample_number = B//2 treats the conditional batch as if it were a CFG batch).
+func (o Options) guidanceRows(n int) []int {
+	first := 0
+	if o.ReferenceCompat {
+		first = n / 2
+	}
+	rows := make([]int, 0, n-first)
+	for r := first; r < n; r++ {
+		rows = append(rows, r)
+	}
+	return rows
+}

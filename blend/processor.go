@@ -22,6 +22,10 @@ type processor struct {
 	replace map[string][2]*tensor.Dense
 	rows    []int
 	slots   []Slot
+	// save lists modules whose head-averaged probabilities of the saveRows are returned
+	// as "<module>.mean_probs" [len(saveRows), Lq, Lk].
+	save     map[string]bool
+	saveRows []int
 	// rect maps cross-attention modules to their boost and suppress coefficients
 	// [B, Lq, 77] for this call.
 	rect map[string][2]*tensor.Dense
@@ -64,12 +68,20 @@ func (p *processor) Key() string {
 		mods = append(mods, m)
 	}
 	sort.Strings(mods)
-	fmt.Fprintf(&sb, " rect=%v bind=%v kv=%v", mods, len(p.bind) > 0, len(p.replace) > 0)
+	saved := make([]string, 0, len(p.save))
+	for m := range p.save {
+		saved = append(saved, m)
+	}
+	sort.Strings(saved)
+	fmt.Fprintf(&sb, " rect=%v bind=%v kv=%v save=%v%v", mods, len(p.bind) > 0, len(p.replace) > 0, saved, p.saveRows)
 	if p.loss != nil {
 		fmt.Fprintf(&sb, " loss=%+v", *p.loss)
 	}
 	return sb.String()
 }
+
+// meanProbs suffixes the save step's outputs.
+const meanProbs = ".mean_probs"
 
 func rectInput(module, what string) string { return "blend.rect." + module + "." + what }
 
@@ -127,7 +139,7 @@ func (p *processor) Hooks() unet.Hooks {
 		},
 		Unfused: func(s unet.Site) bool {
 			_, r := p.rect[s.Module]
-			return base.Unfused(s) || r || (p.loss != nil && s.Cross)
+			return base.Unfused(s) || r || p.save[s.Module] || (p.loss != nil && s.Cross)
 		},
 		Scores: func(b *nn.Builder, s unet.Site, sc *G.Node) (*G.Node, error) {
 			sc, err := base.Scores(b, s, sc)
@@ -151,6 +163,13 @@ func (p *processor) Hooks() unet.Hooks {
 			pr, err := base.Probs(b, s, pr)
 			if err != nil {
 				return nil, err
+			}
+			if p.save[s.Module] {
+				mean, err := headMeanRows(pr, p.saveRows)
+				if err != nil {
+					return nil, fmt.Errorf("%s: %w", s.Module, err)
+				}
+				b.Output(s.Module+meanProbs, mean)
 			}
 			if p.loss != nil && s.Cross {
 				t, err := guidanceLoss(pr, s.Height, s.Width, *p.loss)

@@ -63,34 +63,23 @@ func topGrid(mods []unet.Module) grid {
 	return top
 }
 
-// condHeadMean averages probs [rows, heads, lq, lk] over heads for conditional row r.
-func condHeadMean(t *tensor.Dense, row int) ([]float64, int, int, error) {
+// savedMap returns image img's head-averaged map [lq·lk] of a saved module.
+func savedMap(t *tensor.Dense, img int) ([]float64, int, int, error) {
 	s := t.Shape()
-	if len(s) != 4 || row >= s[0] {
-		return nil, 0, 0, fmt.Errorf("blend: attention probabilities %v lack row %d", s, row)
+	if len(s) != 3 || img >= s[0] {
+		return nil, 0, 0, fmt.Errorf("blend: saved attention %v lacks image %d", s, img)
 	}
-	heads, lq, lk := s[1], s[2], s[3]
-	out := make([]float64, lq*lk)
+	per := s[1] * s[2]
+	out := make([]float64, per)
 	switch d := t.Data().(type) {
 	case []float32:
-		base := row * heads * lq * lk
-		for h := 0; h < heads; h++ {
-			for i, v := range d[base+h*lq*lk : base+(h+1)*lq*lk] {
-				out[i] += float64(v)
-			}
+		for i, v := range d[img*per : (img+1)*per] {
+			out[i] = float64(v)
 		}
 	case []float64:
-		base := row * heads * lq * lk
-		for h := 0; h < heads; h++ {
-			for i, v := range d[base+h*lq*lk : base+(h+1)*lq*lk] {
-				out[i] += v
-			}
-		}
+		copy(out, d[img*per:(img+1)*per])
 	}
-	for i := range out {
-		out[i] /= float64(heads)
-	}
-	return out, lq, lk, nil
+	return out, s[1], s[2], nil
 }
 
 // saveAttention turns the save step's attention maps into the rectification state.
@@ -99,16 +88,15 @@ func (b *Blender) saveAttention(st *sdxl.Step, out *unet.Output) error {
 	mods := st.UNet.AttentionModules(s[2], s[3])
 	top := topGrid(mods)
 	rs := &rectState{images: st.Cond.Images, boost: map[grid][]float32{}, sup: map[grid][]float32{}, modules: map[string]grid{}, top: top}
-	rows := st.Cond.ConditionalRows()
-	for img, row := range rows {
+	for img := range st.Cond.ConditionalRows() {
 		var self [][]float64
 		var cross []crossMap
 		for _, m := range mods {
-			t, ok := out.Extra[m.Path+".probs"]
+			t, ok := out.Extra[m.Path+meanProbs]
 			if !ok {
 				continue
 			}
-			a, _, lk, err := condHeadMean(t, row)
+			a, _, lk, err := savedMap(t, img)
 			if err != nil {
 				return fmt.Errorf("%s: %w", m.Path, err)
 			}
