@@ -244,6 +244,9 @@ func (b *Blender) stepProcessor(st *sdxl.Step) (unet.Processor, error) {
 		}
 		p.rect = rect
 	}
+	if len(p.replace) == 0 && len(p.bind) == 0 && len(p.save) == 0 && len(p.rect) == 0 {
+		return nil, nil // nothing to edit: the plain UNet graph
+	}
 	return p, nil
 }
 
