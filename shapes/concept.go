@@ -16,7 +16,7 @@ const ConceptImages = 8
 
 // Concepts are the world's concepts, each a different texture on a different class.
 var Concepts = []Concept{
-	{"checker-star", Star, Checker, "a star with a black and white checkerboard pattern"},
+	{"checker-star", Star, Checker, "a star with a black and yellow checkerboard pattern"},
 	{"rainbow-ring", Ring, Rainbow, "a ring painted with vertical rainbow stripes"},
 	{"dotted-square", Square, Dots, "a magenta square with white polka dots"},
 	{"striped-triangle", Triangle, Stripes, "a triangle with teal and white diagonal stripes"},

@@ -51,8 +51,11 @@ func ParseTexture(name string) (Texture, error) {
 }
 
 var (
+	// Black and yellow: an anti-aliased pixel half of each is a dark olive that no
+	// background gradient passes through (black and white would mix to a grey that the
+	// grey gradients share, which splits the object when it is segmented).
 	checkerDark  = color.RGBA{20, 20, 24, 255}
-	checkerLight = color.RGBA{245, 245, 240, 255}
+	checkerLight = color.RGBA{250, 215, 30, 255}
 	rainbowBands = []color.RGBA{
 		{230, 30, 40, 255}, {250, 140, 20, 255}, {250, 230, 30, 255},
 		{40, 180, 60, 255}, {30, 100, 230, 255}, {130, 40, 200, 255},
