@@ -2,13 +2,16 @@ package trainer
 
 import "math/rand/v2"
 
-// augmentInstance is the reference's instance transform (Custom Diffusion's data
-// pipeline): optional horizontal flip (p = 0.5), then random-scale augmentation — 2/3
-// of the time a scale in [size/3, size], else in [1.2·size, 1.4·size), rounded up to
-// even; a smaller image is pasted at a random place on a zero (mid-grey) canvas and its
-// latent-resolution mask covers the pasted region shrunk by one latent pixel at each
-// border; a larger one is randomly cropped with an all-ones mask. Without augment the
-// image is resized to size with an all-ones mask.
+// augmentInstance is the reference's instance transform (LatexBlend's
+// src/diffusers_data_pipeline.py, from Custom Diffusion): optional horizontal flip
+// (p = 0.5), then random-scale augmentation. The scale is drawn in [size/3, size] two
+// times in three, else in [1.2·size, 1.4·size), and rounded up to even. Below 0.6·size
+// the image is resized to scale×scale and pasted, centred at a random (row, column),
+// on a zero (mid-grey) canvas, and the latent-resolution mask covers the pasted square
+// shrunk by one latent pixel at each border; above size it is resized and a size×size
+// window at a random centre is cut out; otherwise it is resized to size. Both of those
+// have an all-ones mask. (The reference hard-codes the latent factor 8; here it is the
+// VAE's factor.) Without augment the image is resized to size.
 //
 // It writes the image planes ([3, size, size] in [-1, 1]) into dst and the mask
 // ([size/factor]²) into mask.
@@ -20,11 +23,14 @@ func augmentInstance(rng *rand.Rand, src *rgbImage, size, factor int, hflip, aug
 	clear(dst)
 	clear(mask)
 	ms := size / factor
-	if !augment {
-		img.resize(size, size).planes(dst, size, 0, 0)
+	full := func() {
 		for i := range mask {
 			mask[i] = 1
 		}
+	}
+	if !augment {
+		img.resize(size, size).planes(dst, size, 0, 0)
+		full()
 		return
 	}
 	var scale int
@@ -37,25 +43,26 @@ func augmentInstance(rng *rand.Rand, src *rgbImage, size, factor int, hflip, aug
 	if scale%2 == 1 {
 		scale++
 	}
-	outer, inner := size, scale
-	if scale > size {
-		outer, inner = scale, size
-	}
-	top, left := rng.IntN(outer-inner+1), rng.IntN(outer-inner+1)
-	resized := img.resize(scale, scale)
-	if scale > size {
-		resized.crop(left, top, size, size).planes(dst, size, 0, 0)
-		for i := range mask {
-			mask[i] = 1
-		}
-		return
-	}
-	resized.planes(dst, size, left, top)
-	for y := top/factor + 1; y < (top+scale)/factor-1; y++ {
-		for x := left/factor + 1; x < (left+scale)/factor-1; x++ {
-			if y >= 0 && y < ms && x >= 0 && x < ms {
-				mask[y*ms+x] = 1
+	half := scale / 2
+	switch {
+	case float64(scale) < 0.6*float64(size):
+		cx := half + rng.IntN(size-2*half+1) // row of the centre
+		cy := half + rng.IntN(size-2*half+1) // column
+		img.resize(scale, scale).planes(dst, size, cy-half, cx-half)
+		for y := (cx-half)/factor + 1; y < (cx+half)/factor-1; y++ {
+			for x := (cy-half)/factor + 1; x < (cy+half)/factor-1; x++ {
+				if y >= 0 && y < ms && x >= 0 && x < ms {
+					mask[y*ms+x] = 1
+				}
 			}
 		}
+	case scale > size:
+		cx := size/2 + rng.IntN(scale-size+1)
+		cy := size/2 + rng.IntN(scale-size+1)
+		img.resize(scale, scale).crop(cy-size/2, cx-size/2, size, size).planes(dst, size, 0, 0)
+		full()
+	default:
+		img.resize(size, size).planes(dst, size, 0, 0)
+		full()
 	}
 }

@@ -40,7 +40,7 @@ type LocalConfig struct {
 	PreviewEvery int
 	PreviewDir   string
 	OnPreview    func(path string)
-	// Reducer wraps each rank's ring (for measurements); nil leaves it as it is.
+	// WrapReducer wraps each rank's ring (for measurements); nil leaves it as it is.
 	WrapReducer func(rank int, r Reducer) Reducer
 	Log         *slog.Logger
 }

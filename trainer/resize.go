@@ -142,10 +142,3 @@ func (m *rgbImage) resizeShorter(size int) *rgbImage {
 	}
 	return m.resize(int(float64(size)*float64(m.w)/float64(m.h)), size)
 }
-
-// centerCrop crops the central size×size square (torchvision CenterCrop rounding).
-func (m *rgbImage) centerCrop(size int) *rgbImage {
-	top := int(math.Round(float64(m.h-size) / 2))
-	left := int(math.Round(float64(m.w-size) / 2))
-	return m.crop(left, top, size, size)
-}

@@ -8,9 +8,10 @@ import (
 )
 
 // TrainData is a run's decoded images: instance images kept whole (they are
-// re-augmented every step) and prior images preprocessed once as the reference's class
-// transform does (shorter side resized to the resolution, centre crop), flipped per
-// draw.
+// re-augmented every step) and prior images resized once as the reference's class
+// transform does (shorter side to the resolution, bilinear); each draw flips them
+// (p = 0.5) and cuts a random size×size crop (the reference's RandomCrop; it uses
+// CenterCrop only with --center_crop, which its train.sh does not pass).
 type TrainData struct {
 	Instances     []*rgbImage
 	InstanceNames []string
@@ -29,7 +30,7 @@ func NewTrainData(instances, reg []Image, resolution int) (*TrainData, error) {
 		d.InstanceNames = append(d.InstanceNames, im.Name)
 	}
 	for _, im := range reg {
-		d.Priors = append(d.Priors, toRGB(im.Img).resizeShorter(resolution).centerCrop(resolution))
+		d.Priors = append(d.Priors, toRGB(im.Img).resizeShorter(resolution))
 		d.PriorCaptions = append(d.PriorCaptions, im.Caption)
 	}
 	return d, nil
@@ -73,7 +74,8 @@ func (t *Trainer) DrawStep(data *TrainData, rank, step int) (*StepData, error) {
 			if r.HFlip && rng.IntN(2) == 0 {
 				img = img.flip()
 			}
-			img.planes(pixels[(l.B+i)*plane:(l.B+i+1)*plane], size, 0, 0)
+			top, left := rng.IntN(img.h-size+1), rng.IntN(img.w-size+1)
+			img.crop(left, top, size, size).planes(pixels[(l.B+i)*plane:(l.B+i+1)*plane], size, 0, 0)
 			if c := data.PriorCaptions[k]; c != "" {
 				p.Class = c
 			}
