@@ -134,4 +134,17 @@ func TestGenerateBlendCommand(t *testing.T) {
 	if _, err := runCmd(t, "generate", "--model", model, "--prompt", "a cat", "--steps", "1", "--out", filepath.Join(dir, "x.png"), "--quiet", "--blending-guidance"); err == nil || !strings.Contains(err.Error(), "needs concepts") {
 		t.Errorf("guidance without concepts: err %v", err)
 	}
+	// An entry extracted on another base model is refused.
+	other, err := blend.ReadEntry(dog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.BaseModel = "0123456789abcdef0123"
+	otherPath := filepath.Join(dir, "other.safetensors")
+	if err := blend.WriteEntry(otherPath, other); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runCmd(t, "generate", "--model", model, "--prompt", "a dog", "--steps", "1", "--out", filepath.Join(dir, "x.png"), "--quiet", "--concept", "dog="+otherPath); err == nil || !strings.Contains(err.Error(), "extracted on base model 0123456789ab") {
+		t.Errorf("entry of another base model: err %v", err)
+	}
 }
