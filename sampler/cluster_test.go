@@ -292,8 +292,8 @@ func TestCancelAndQueueFull(t *testing.T) {
 	f := startFleet(t, ctx)
 	// A third sampler with a queue of one and no batching.
 	s, err := sampler.NewService(sampler.ServiceConfig{
-		Node:     service.Config{EtcdEndpoints: f.st.Cluster.EtcdEndpoints, GRPC: &service.GRPCConfig{Token: f.st.Token}},
-		NATSURL:  f.st.Cluster.NATSURL(), Pipeline: f.p, MaxBatch: 1, QueueSize: 1, MaxWait: -1,
+		Node:    service.Config{EtcdEndpoints: f.st.Cluster.EtcdEndpoints, GRPC: &service.GRPCConfig{Token: f.st.Token}},
+		NATSURL: f.st.Cluster.NATSURL(), Pipeline: f.p, MaxBatch: 1, QueueSize: 1, MaxWait: -1,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -2,8 +2,6 @@ package sampler
 
 import (
 	"math"
-	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -12,9 +10,7 @@ import (
 
 	"github.com/latexblend/latexblend/blend"
 	"github.com/latexblend/latexblend/internal/golden"
-	"github.com/latexblend/latexblend/model/safetensors"
 	"github.com/latexblend/latexblend/model/sdxl"
-	"github.com/latexblend/latexblend/trainer"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -37,61 +33,20 @@ func loadTiny(t testing.TB) *sdxl.Pipeline {
 	return tiny
 }
 
-// randomEntry makes a concept entry for noun on p whose K/V rows are seeded noise of
-// the scale of real keys: enough to change the images, cheap to build.
+// randomEntry is SyntheticEntry for tests.
 func randomEntry(t testing.TB, p *sdxl.Pipeline, noun string, seed uint64) *blend.Entry {
 	t.Helper()
-	slots, err := blend.FindSlots(p.Prompt.Tokenizer, "a "+noun, []string{noun})
+	e, err := SyntheticEntry(p, noun, seed)
 	if err != nil {
 		t.Fatal(err)
-	}
-	ntok := slots[0].Len()
-	r := rand.New(rand.NewPCG(seed, 7))
-	e := &blend.Entry{ClassNoun: noun, ModifierToken: "<new1>", NTok: ntok, BaseModel: p.Identity, Recipe: "test", Layers: map[string]blend.LayerKV{}}
-	for _, m := range p.UNet.AttentionModules(8, 8) {
-		if !m.Cross {
-			continue
-		}
-		l := blend.LayerKV{Channels: m.Channels, K: make([]float32, ntok*m.Channels), V: make([]float32, ntok*m.Channels)}
-		for i := range l.K {
-			l.K[i] = float32(r.NormFloat64())
-			l.V[i] = float32(r.NormFloat64())
-		}
-		e.Layers[m.Path] = l
 	}
 	return e
 }
 
-// entryBytes encodes e with blend's entry writer. blend writes the base model under
-// "base_model" while the bank's import (trainer.ParseEntry) requires "base_model_id", so
-// the file is rewritten with both keys until the two agree.
+// entryBytes is EncodeEntry for tests.
 func entryBytes(t testing.TB, e *blend.Entry) []byte {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "entry.safetensors")
-	if err := blend.WriteEntry(path, e); err != nil {
-		t.Fatal(err)
-	}
-	f, err := safetensors.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	md := f.Metadata()
-	var ts []safetensors.Tensor
-	for _, info := range f.Tensors() {
-		v, shape, err := f.Float32(info.Name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ts = append(ts, safetensors.Tensor{Name: info.Name, Shape: shape, F32: v})
-	}
-	f.Close()
-	if md[trainer.EntryKeyBaseModelID] == "" {
-		md[trainer.EntryKeyBaseModelID] = e.BaseModel
-	}
-	if err := safetensors.WriteFile(path, ts, md); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(path)
+	b, err := EncodeEntry(e)
 	if err != nil {
 		t.Fatal(err)
 	}

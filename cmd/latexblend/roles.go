@@ -99,11 +99,22 @@ func newTrainerCmd() *cobra.Command {
 }
 
 func newSamplerCmd() *cobra.Command {
-	var f nodeFlags
+	var (
+		f   nodeFlags
+		cfg sampler.ServiceConfig
+	)
 	cmd := &cobra.Command{
-		Use:   "sampler",
+		Use:   "sampler --model DIR [--max-batch N] [--max-wait D] [--queue N] [--cache-bytes N]",
 		Short: "Run a sampler node serving Generate over gRPC",
-		Args:  cobra.NoArgs,
+		Long: `Runs a sampler node against etcd and NATS (--etcd/--nats, or a running dev cluster's
+endpoints file): it loads the base model once (gRPC health turns SERVING when it is
+loaded), fetches concepts from the bank into an LRU cache of --cache-bytes, batches
+requests that share size, steps and scheduler into one UNet batch of up to --max-batch
+images (waiting at most --max-wait for companions), and refuses requests beyond a queue
+of --queue with ResourceExhausted and a retry-after-ms trailer. Its queue depth is kept
+in its etcd member record and its cached concepts under /latexblend/sampler-state/<id>,
+which ` + "`latexblend generate --cluster`" + ` uses to route requests.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := f.resolve(); err != nil {
 				return err
@@ -112,7 +123,14 @@ func newSamplerCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			s, err := sampler.NewService(sampler.ServiceConfig{Node: f.serviceConfig(service.RoleSampler, log, true), NATSURL: f.nats, ModelDir: f.model})
+			if f.model == "" {
+				return fmt.Errorf("sampler: --model DIR is required (the base model to serve)")
+			}
+			cfg.Node, cfg.NATSURL, cfg.ModelDir = f.serviceConfig(service.RoleSampler, log, true), f.nats, f.model
+			if cfg.MaxWait == 0 {
+				cfg.MaxWait = -1 // --max-wait 0 means no waiting
+			}
+			s, err := sampler.NewService(cfg)
 			if err != nil {
 				return err
 			}
@@ -120,5 +138,11 @@ func newSamplerCmd() *cobra.Command {
 		},
 	}
 	f.register(cmd, true)
+	fl := cmd.Flags()
+	fl.StringVar(&cfg.Variant, "variant", "", `weight file variant, e.g. "fp16" (widened to float32)`)
+	fl.IntVar(&cfg.MaxBatch, "max-batch", sampler.DefaultMaxBatch, "most images in one UNet batch")
+	fl.DurationVar(&cfg.MaxWait, "max-wait", sampler.DefaultMaxWait, "longest a request waits for others to share its batch")
+	fl.IntVar(&cfg.QueueSize, "queue", sampler.DefaultQueueSize, "most requests waiting; beyond it Generate answers ResourceExhausted")
+	fl.Int64Var(&cfg.CacheBytes, "cache-bytes", sampler.DefaultCacheBytes, "bound of the concept cache (decoded entry bytes)")
 	return cmd
 }
