@@ -3,6 +3,7 @@ package blend
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/latexblend/latexblend/model/sdxl"
@@ -107,5 +108,19 @@ func TestOwnRowsEntryBitwise(t *testing.T) {
 	}
 	if got := run(o, bankEntry(t, "latexblend_bank1", "dog")); relErr(got, plain) < 1e-4 {
 		t.Errorf("a real concept entry barely changed the output (rel err %.3g)", relErr(got, plain))
+	}
+}
+
+// TestPromptMismatch: a blender made for one prompt refuses a generation of another.
+func TestPromptMismatch(t *testing.T) {
+	p := loadTiny(t)
+	b, err := New(Setup{UNet: p.UNet, Tokenizer: p.Prompt.Tokenizer, Prompt: "a dog wearing a sunglasses",
+		Concepts: []Concept{{ClassNoun: "dog", Entry: bankEntry(t, "latexblend_bank1", "dog")}}, Options: DefaultOptions()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = p.Generate(context.Background(), sdxl.Request{Prompt: "a dog on a sofa", Steps: 1, GuidanceScale: 6, Height: 64, Width: 64, SkipDecode: true, Hooks: b.Hooks(sdxl.Hooks{})})
+	if err == nil || !strings.Contains(err.Error(), "not the prompt") {
+		t.Errorf("error %v, want a prompt mismatch", err)
 	}
 }

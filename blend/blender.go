@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 
 	"gorgonia.org/tensor"
@@ -222,6 +223,9 @@ func (b *Blender) Hooks(next sdxl.Hooks) sdxl.Hooks {
 
 // stepProcessor is the main (guidance-batched) UNet call's processor.
 func (b *Blender) stepProcessor(st *sdxl.Step) (unet.Processor, error) {
+	if err := b.checkPrompt(st.Cond); err != nil {
+		return nil, err
+	}
 	p := &processor{bind: b.bindColumns()}
 	save := b.isSaveStep(st.Index, st.Total)
 	if b.opts.blending(st.Timestep) && !save {
@@ -250,9 +254,26 @@ func (b *Blender) stepProcessor(st *sdxl.Step) (unet.Processor, error) {
 	return p, nil
 }
 
+// checkPrompt makes sure the generation encodes the prompt the slots were found in.
+func (b *Blender) checkPrompt(c *sdxl.Conditioning) error {
+	if c == nil || c.Embeds == nil || len(c.Embeds.IDs) == 0 {
+		return nil
+	}
+	want := b.s.Tokenizer.EncodePadded(b.s.Prompt)
+	for i, ids := range c.Embeds.IDs {
+		if !slices.Equal(ids, want) {
+			return fmt.Errorf("blend: prompt %d of the generation is not the prompt %q the concept slots were found in", i, b.s.Prompt)
+		}
+	}
+	return nil
+}
+
 // guide runs one blending-guidance step: a conditional-only forward with the guidance
 // loss, then latents − stepsize·∇loss.
 func (b *Blender) guide(ctx context.Context, st *sdxl.Step) (*tensor.Dense, error) {
+	if err := b.checkPrompt(st.Cond); err != nil {
+		return nil, err
+	}
 	cctx, te, ti, err := st.Cond.Conditional()
 	if err != nil {
 		return nil, err
