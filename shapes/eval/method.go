@@ -1,0 +1,61 @@
+package eval
+
+import (
+	"fmt"
+
+	"github.com/latexblend/latexblend/blend"
+)
+
+// Method is one way of generating an evaluation prompt.
+type Method string
+
+// The compared methods. The LatexBlend options accumulate: rectify is replacement +
+// blending guidance + rectification.
+const (
+	// Base is the base model alone on the plain prompt ("a star and a ring").
+	Base Method = "base"
+	// Replace is LatexBlend's K/V replacement (option 1, with the bind trick) on the
+	// plain prompt.
+	Replace Method = "replace"
+	// Guidance adds blending guidance (option 2) to Replace.
+	Guidance Method = "guidance"
+	// Rectify adds self-attention rectification (option 3) to Guidance.
+	Rectify Method = "rectify"
+	// Merged is the Custom Diffusion baseline: the prompt's concepts' fine-tuned
+	// to_k/to_v averaged into the model, prompted with their modifier tokens
+	// ("a <new1> star and a <new2> ring").
+	Merged Method = "merged"
+)
+
+// Methods lists every method in report order.
+func Methods() []Method { return []Method{Base, Replace, Guidance, Rectify, Merged} }
+
+// ParseMethod returns the method with the given name.
+func ParseMethod(s string) (Method, error) {
+	for _, m := range Methods() {
+		if string(m) == s {
+			return m, nil
+		}
+	}
+	return "", fmt.Errorf("eval: unknown method %q (have %v)", s, Methods())
+}
+
+// blends reports whether the method runs LatexBlend.
+func (m Method) blends() bool { return m == Replace || m == Guidance || m == Rectify }
+
+// blendOptions are the LatexBlend options of a blending method for a run of steps
+// denoising steps: the reference's settings (blending_start 0.9, bind trick, fixed
+// objective), with blending guidance over the first fifth of the steps (the
+// reference's 20 of 100) and rectification saved at int(0.15·steps) (start 0.85).
+func (m Method) blendOptions(steps int, seed uint64) blend.Options {
+	o := blend.DefaultOptions()
+	o.Seed = seed
+	if m == Guidance || m == Rectify {
+		o.Guidance = true
+		o.GuidanceSteps = max(1, steps/5)
+	}
+	if m == Rectify {
+		o.Rectification = true
+	}
+	return o
+}
