@@ -17,9 +17,9 @@ func init() { subcommands = append(subcommands, newEvalCmd) }
 func newEvalCmd() *cobra.Command {
 	var (
 		modelDir, entriesDir, judgePath, methods, logLevel string
-		retrain                                           bool
-		cfg                                               = eval.DefaultConfig()
-		tc                                                = eval.DefaultTrainConfig()
+		retrain                                            bool
+		cfg                                                = eval.DefaultConfig()
+		tc                                                 = eval.DefaultTrainConfig()
 	)
 	cmd := &cobra.Command{
 		Use:   "eval [--model DIR] [--retrain] [--out DIR] [--seeds N]",
