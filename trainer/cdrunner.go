@@ -128,7 +128,8 @@ func (c *CDRunner) Run(ctx context.Context, job *JobContext) (*Result, error) {
 		}
 	}
 	lc := LoopConfig{Data: data, Rank: job.Rank, CheckpointEvery: int(job.Spec.GetCheckpointEvery())}
-	if job.Checkpoints != nil {
+	if job.Checkpoints != nil && job.Rank == 0 {
+		// Only rank 0's checkpoint is stored; the others would only encode it.
 		lc.Save = job.Checkpoints.Save
 	}
 	if job.Progress != nil {
