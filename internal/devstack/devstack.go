@@ -35,8 +35,10 @@ type Config struct {
 	NoAuth bool
 	// MemberTTL is the member lease TTL (default 10 s).
 	MemberTTL time.Duration
-	// Runner is the trainers' job runner. Nil: trainers accept jobs and fail them with
-	// a message saying they cannot train (until the Custom Diffusion runner lands).
+	// Runner is the trainers' job runner. Nil with a ModelDir: the Custom Diffusion
+	// runner (trainer.CDRunner) on that model, as real trainer nodes run. Nil without a
+	// ModelDir: trainers accept jobs and fail them with a message saying they cannot
+	// train.
 	Runner trainer.JobRunner
 	// Sampler tunes every sampler (MaxBatch, MaxWait, QueueSize, CacheBytes, and
 	// Pipeline to share one loaded model in tests); Start fills its Node, NATSURL and,
@@ -132,7 +134,11 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 		if cfg.ModelDir == "" {
 			n.BaseModelID = cfg.BaseModelID
 		}
-		t, err := trainer.NewService(trainer.ServiceConfig{Node: n, NATSURL: c.NATSURL(), ModelDir: cfg.ModelDir, Runner: cfg.Runner})
+		runner := cfg.Runner
+		if runner == nil && cfg.ModelDir != "" {
+			runner = trainer.NewCDRunner(cfg.ModelDir)
+		}
+		t, err := trainer.NewService(trainer.ServiceConfig{Node: n, NATSURL: c.NATSURL(), ModelDir: cfg.ModelDir, Runner: runner})
 		if err != nil {
 			return fail(err)
 		}
