@@ -1,0 +1,84 @@
+package eval
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/latexblend/latexblend/internal/golden"
+)
+
+// TestSmokeGolden runs the whole evaluation plumbing on the tiny golden model: retrain
+// two concepts for one step, then every method on one two-concept prompt, one seed,
+// two steps, and checks the report's key=value line and the grids.
+func TestSmokeGolden(t *testing.T) {
+	model := filepath.Join(golden.Dir(t), "tiny-sdxl")
+	ctx := context.Background()
+	entries := t.TempDir()
+	pr := Prompts()[4] // checker-star + rainbow-ring
+	tc := DefaultTrainConfig()
+	tc.Steps, tc.Batch, tc.RegImages = 1, 1, 2
+	tc.Created = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	if err := Retrain(ctx, model, entries, pr.Concepts, tc); err != nil {
+		t.Fatal(err)
+	}
+	bank, err := LoadBank(entries, pr.Concepts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := bank.Entries["rainbow-ring"]; e.ModifierToken != "<new2>" || e.ClassNoun != "ring" {
+		t.Errorf("rainbow-ring entry is %s %q", e.ModifierToken, e.ClassNoun)
+	}
+	out := t.TempDir()
+	rep, err := Run(ctx, Config{ModelDir: model, EntriesDir: entries, Prompts: []Prompt{pr}, Seeds: 1, Steps: 2, Out: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := rep.Write(&buf); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	kv := parseLine(t, lines[len(lines)-1])
+	want := []string{"steps", "seeds", "images", "elapsed_s", "target_fidelity_2", "target_fidelity_3", "target_bleeding", "target_margin"}
+	for _, m := range Methods() {
+		want = append(want, string(m)+"_sec_per_image")
+		for _, n := range ReportCounts {
+			for _, k := range []string{"fidelity", "all", "prompt", "bleeding"} {
+				want = append(want, fmt.Sprintf("%s_%s_%d", m, k, n))
+			}
+		}
+	}
+	for _, k := range want {
+		if _, ok := kv[k]; !ok {
+			t.Errorf("the last line lacks %s: %s", k, lines[len(lines)-1])
+		}
+	}
+	if len(kv) != len(want) {
+		t.Errorf("the last line has %d keys, want %d", len(kv), len(want))
+	}
+	if kv["images"] != "5" || kv["replace_fidelity_3"] != "nan" || kv["replace_fidelity_2"] == "nan" {
+		t.Errorf("images=%s replace_fidelity_3=%s replace_fidelity_2=%s, want 5, nan and a number",
+			kv["images"], kv["replace_fidelity_3"], kv["replace_fidelity_2"])
+	}
+	for _, m := range Methods() {
+		if _, err := os.Stat(filepath.Join(out, string(m)+".png")); err != nil {
+			t.Errorf("grid of %s: %v", m, err)
+		}
+	}
+	res, err := os.ReadFile(filepath.Join(out, ResultsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(res), "\n"); n != 5 {
+		t.Errorf("%s has %d lines, want 5 (one per image)", ResultsFile, n)
+	}
+	if !strings.Contains(string(res), `"text":"a \u003cnew1\u003e star and a \u003cnew2\u003e ring"`) {
+		t.Errorf("%s lacks the merged baseline's modifier prompt:\n%s", ResultsFile, res)
+	}
+}
