@@ -59,12 +59,12 @@ func TestScoreImages(t *testing.T) {
 			want: Score{Images: 1, Pairs: 2, Fidelity: 0.5, AllFound: 0, PromptFidelity: 1, Bleeding: 0.5},
 		},
 		{
-			name: "texture on the wrong class only: a miss and a bleed, the star missing",
+			name:  "texture on the wrong class only: a miss and a bleed, the star missing",
 			items: []Judged{{one, verdict(cls(shapes.Cross), pair(shapes.Checker, shapes.Cross))}},
 			want:  Score{Images: 1, Pairs: 1, Fidelity: 0, AllFound: 0, PromptFidelity: 0, Bleeding: 1},
 		},
 		{
-			name: "another concept's texture on the asked object is not this concept",
+			name:  "another concept's texture on the asked object is not this concept",
 			items: []Judged{{one, verdict(cls(shapes.Star), pair(shapes.Rainbow, shapes.Star))}},
 			want:  Score{Images: 1, Pairs: 1, Fidelity: 0, AllFound: 0, PromptFidelity: 1, Bleeding: 0},
 		},
