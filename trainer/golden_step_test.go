@@ -128,10 +128,24 @@ func TestGoldenTrainStep(t *testing.T) {
 			if checked != want {
 				t.Errorf("checked %d gradients, want %d", checked, want)
 			}
-			// Not asserted: see docs/training.md (the reference's clipping norm includes
-			// terms we could not identify; clipping at 1.0 is inactive at this norm).
+			// The reference clips over every attn2 gradient (incl. the frozen copies) and
+			// every text-encoder gradient (the modifier rows and text_projection). The
+			// plain-CD golden value also counts the kv gradients twice (an artefact of
+			// its generator, not of the training script), so only the base flow's is
+			// asserted; see docs/training.md.
 			norm := clipGradNorm(tr.tr.gradBuffers(), 0)
-			t.Logf("clip norm %.6g, reference %.6g", norm, goldenF32(t, f, "clip_total_grad_norm")[0])
+			ref := goldenF32(t, f, "clip_total_grad_norm")
+			if tc.flow {
+				checkClose(t, "clip_total_grad_norm", []float32{float32(norm)}, ref, 1e-3)
+			} else {
+				var kv float64
+				for _, p := range tr.tr.kv {
+					for _, g := range p.Grad.Data().([]float32) {
+						kv += float64(g) * float64(g)
+					}
+				}
+				checkClose(t, "clip_total_grad_norm (kv counted twice)", []float32{float32(math.Sqrt(norm*norm + kv))}, ref, 1e-3)
+			}
 
 			// One AdamW step on the reference's raw gradients: the optimizer is tested on
 			// its own, independent of our float32 gradient's rounding (a step-1 update is

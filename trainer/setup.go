@@ -18,6 +18,11 @@ type trainables struct {
 	// order), nil without the base flow. They get gradients (the reference's copies have
 	// requires_grad=True, so its clipping norm includes them) but are never updated.
 	frozen []*nn.Param
+	// projection is text_encoder_2's text_projection. The reference leaves it
+	// unfrozen (only the encoder layers, final norm and position embeddings are frozen)
+	// but out of the optimizer, so it gets a gradient that enters the clipping norm and is
+	// never applied; we compute that gradient for the same norm.
+	projection *nn.Param
 	// tables are the two token-embedding tables; rows are the modifier rows trained.
 	tables [2]*nn.Param
 	rows   []int
@@ -66,7 +71,12 @@ func prepare(base *Base, r Recipe) (*trainables, int, error) {
 	tr.encoders = [2]*clip.TextModel{p.TextEncoder.Model, p.TextEncoder2.Model}
 	for i, m := range tr.encoders {
 		table := m.TokenEmbedding.Weight
-		m.Params().SetTrainable(func(n string) bool { return n == table.Name })
+		var proj string
+		if m.Projection != nil {
+			tr.projection = m.Projection.Weight
+			proj = tr.projection.Name
+		}
+		m.Params().SetTrainable(func(n string) bool { return n == table.Name || n == proj })
 		m.TokenEmbedding.TrainRows = []int{modifier}
 		tr.tables[i] = table
 	}
@@ -91,8 +101,8 @@ func prepare(base *Base, r Recipe) (*trainables, int, error) {
 }
 
 // gradBuffers lists the gradient slices that are averaged across ranks and enter the
-// clipping norm: every kv and frozen-copy gradient and the modifier rows of both tables
-// (all other table rows have exactly zero gradient).
+// clipping norm: every kv and frozen-copy gradient, text_projection's, and the
+// modifier rows of both tables (all other table rows have exactly zero gradient).
 func (tr *trainables) gradBuffers() [][]float32 {
 	var out [][]float32
 	for _, p := range tr.kv {
@@ -100,6 +110,9 @@ func (tr *trainables) gradBuffers() [][]float32 {
 	}
 	for _, p := range tr.frozen {
 		out = append(out, p.Grad.Data().([]float32))
+	}
+	if tr.projection != nil {
+		out = append(out, tr.projection.Grad.Data().([]float32))
 	}
 	for _, t := range tr.tables {
 		g := t.Grad.Data().([]float32)
