@@ -37,9 +37,20 @@ test-purego-nn: ## run the nn package's tests with the pure-Go BLAS
 	@echo "BLAS backend: gonum (pure Go) for ./nn/..."
 	CGO_LDFLAGS= $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./nn/...
 
-bench: build ## run the benchmarks (each prints a key=value last line)
-	$(BIN) bench gemm
-	$(BIN) bench allreduce --ranks 4 --size 16777216
+# The base model of the benchmarks that load one (train, sampler): the shapes world's own
+# when present, else the tiny random reference model. `make demo` picks its model the
+# same way (scripts/demo.sh); DEMO_MODEL=DIR overrides it.
+BENCH_MODEL ?= $(patsubst %/model_index.json,%,$(firstword $(wildcard shapes/model/model_index.json ../shared/golden/tiny-sdxl/model_index.json)))
+DEMO_MODEL  ?=
+
+bench: build ## run every benchmark once at a small size (a few minutes; each prints a key=value last line)
+	$(BIN) bench gemm --m 256 --n 256 --k 256 --reps 3
+	$(BIN) bench text --skip-sdxl --runs 5
+	$(BIN) bench unet --gemm 256 --reps 1 --tiny-size 16 --mid-size 8
+	$(BIN) bench allreduce --ranks 4 --size 4194304 --reps 3
+	$(BIN) bench train $(if $(BENCH_MODEL),--model $(BENCH_MODEL)) --steps 3 --ranks 1,2 --resolution 32
+	$(BIN) bench blend --concepts 0,2 --reps 2 --size 16
+	$(BIN) bench sampler $(if $(BENCH_MODEL),--model $(BENCH_MODEL)) --batches 1,4 --requests 4 --reps 1 --load-samples 10 --steps 2
 
 proto: ## regenerate the gRPC code from proto/ with pinned generators
 	./scripts/genproto.sh
@@ -51,8 +62,8 @@ lint: ## go vet and a gofmt check
 	$(GO) vet $(GOTAGS) ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-demo: build ## start the dev cluster, show its members, shut it down
-	./scripts/demo.sh
+demo: build ## the whole mission on one machine: dev cluster, onboard 2 concepts on 2 trainers, generate a grid, judge it
+	DEMO_MODEL="$(DEMO_MODEL)" ./scripts/demo.sh
 
 clean: ## remove build outputs
 	rm -rf bin tools/.bin .demo
