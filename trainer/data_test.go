@@ -3,6 +3,7 @@ package trainer
 import (
 	"image"
 	"image/color"
+	"image/jpeg"
 	"image/png"
 	"math/rand/v2"
 	"os"
@@ -51,6 +52,29 @@ func TestReadImageDirAndCaptions(t *testing.T) {
 	}
 	if b := imgs[0].Img.Bounds(); b.Dx() != 70 || b.Dy() != 64 {
 		t.Errorf("decoded %v", b)
+	}
+}
+
+func TestReadJPEG(t *testing.T) {
+	dir := t.TempDir()
+	img := image.NewRGBA(image.Rect(0, 0, 64, 96))
+	for i := range img.Pix {
+		img.Pix[i] = uint8(i)
+	}
+	f, err := os.Create(filepath.Join(dir, "photo.JPG"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := jpeg.Encode(f, img, nil); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	imgs, err := ReadImageDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(imgs) != 1 || imgs[0].Img.Bounds().Dx() != 64 || imgs[0].Img.Bounds().Dy() != 96 {
+		t.Fatalf("read %d images", len(imgs))
 	}
 }
 
