@@ -115,6 +115,13 @@ if [ -z "$model" ]; then
 fi
 [ -f "$model/model_index.json" ] || { echo "DEMO_MODEL=$model is not a diffusers folder (no model_index.json)" >&2; exit 1; }
 
+# The modifier token starts from the reference's "ktn"; the shapes tokenizer has only its
+# word-final form.
+init_token=ktn
+if ! grep -q '"ktn"' "$model/tokenizer/vocab.json" 2>/dev/null && grep -q '"ktn</w>"' "$model/tokenizer/vocab.json" 2>/dev/null; then
+  init_token='ktn</w>'
+fi
+
 echo "latexblend demo: model=$model concepts=$concept_a,$concept_b steps=$steps lr=$lr reg=$reg_n/class"
 echo "                 grid: $n_images images, $gen_steps steps, mode $mode, seed $seed; outputs in $out/"
 rm -rf "$out/data" "$grid" "$log"
@@ -140,7 +147,7 @@ for pair in "$concept_a:$class_a" "$concept_b:$class_b"; do
   name=${pair%%:*} class=${pair##*:}
   header "3/6 onboard $name ($class): a coordinator job on 2 trainers (ring all-reduce over NATS)"
   run_step "$bin" concept add "$name" --class "$class" --images "$out/data/concepts/$name" \
-    --reg "$out/data/reg/$class" --workers 2 --steps "$steps" --lr "$lr" --seed "$seed" --wait
+    --reg "$out/data/reg/$class" --workers 2 --steps "$steps" --lr "$lr" --init-token "$init_token" --seed "$seed" --wait
 done
 
 header "4/6 the concept bank"
