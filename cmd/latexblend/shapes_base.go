@@ -1,0 +1,122 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"runtime"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/latexblend/latexblend/shapes"
+	"github.com/latexblend/latexblend/shapes/base"
+)
+
+// shapes.go builds the `shapes` group in one constructor with no extension point, so
+// this file wraps the registered constructors and adds train-base to the group it
+// builds. shapes.go's init runs first: a package's files are initialised in file-name
+// order, and "shapes.go" sorts before "shapes_base.go". Without a shapes group (a build
+// without shapes.go) train-base gets a group of its own.
+func init() {
+	found := false
+	for i, mk := range subcommands {
+		if mk().Name() != "shapes" {
+			continue
+		}
+		found = true
+		subcommands[i] = func() *cobra.Command {
+			cmd := mk()
+			cmd.AddCommand(newShapesTrainBaseCmd())
+			return cmd
+		}
+	}
+	if !found {
+		subcommands = append(subcommands, func() *cobra.Command {
+			cmd := &cobra.Command{Use: "shapes", Short: "The synthetic shapes world"}
+			cmd.AddCommand(newShapesTrainBaseCmd())
+			return cmd
+		})
+	}
+}
+
+func newShapesTrainBaseCmd() *cobra.Command {
+	var (
+		out, grid, logLevel string
+		threads, gridSteps  int
+		cfg                 = base.DefaultConfig()
+	)
+	cmd := &cobra.Command{
+		Use:   "train-base --out DIR [--seed S] [--vae-steps N] [--unet-steps N] [--threads N]",
+		Short: "Train the shapes world's tiny SDXL-topology base model from scratch into a diffusers folder",
+		Long: "Train the tiny text-to-image base model of the shapes world from scratch: first the VAE on rendered\n" +
+			"scenes, then the UNet and both text encoders jointly (DDPM epsilon objective, SDXL's scaled-linear\n" +
+			"schedule, 10% caption dropout for guidance). Writes DIR in the diffusers layout (model_index.json, unet/,\n" +
+			"vae/, text_encoder/, text_encoder_2/, tokenizer/, tokenizer_2/, scheduler/), loadable by\n" +
+			"`latexblend generate --model DIR`. Progress goes to stderr; the last stdout line is key=value.\n" +
+			"The committed shapes/model was made with the defaults.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if out == "" {
+				return fmt.Errorf("shapes train-base: --out DIR is required")
+			}
+			if threads < 0 {
+				return fmt.Errorf("shapes train-base: --threads %d must not be negative", threads)
+			}
+			if threads > 0 {
+				runtime.GOMAXPROCS(threads)
+			}
+			log, err := newLogger(logLevel)
+			if err != nil {
+				return err
+			}
+			cfg.Log = log
+			stderr := cmd.ErrOrStderr()
+			cfg.Progress = func(p base.Progress) { printTrainProgress(stderr, p) }
+			start := time.Now()
+			res, err := base.Train(cmd.Context(), out, cfg)
+			if err != nil {
+				return err
+			}
+			total := time.Since(start)
+			gridNote := ""
+			if grid != "" {
+				rows, err := base.Samples(cmd.Context(), out, base.GridPrompts, base.SampleOptions{Steps: gridSteps})
+				if err != nil {
+					return err
+				}
+				if err := shapes.WritePNG(grid, base.Grid(rows)); err != nil {
+					return err
+				}
+				gridNote = " grid=" + grid
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(),
+				"out=%s seed=%d vae_steps=%d unet_steps=%d vae_recon_mse=%.5f unet_loss=%.4f scaling_factor=%.4f vae_seconds=%.0f latent_seconds=%.0f unet_seconds=%.0f total_seconds=%.0f threads=%d%s\n",
+				out, cfg.Seed, cfg.VAESteps, cfg.UNetSteps, res.VAERecon, res.UNetLoss, res.ScalingFactor,
+				res.VAETime.Seconds(), res.LatentTime.Seconds(), res.UNetTime.Seconds(), total.Seconds(), runtime.GOMAXPROCS(0), gridNote)
+			return err
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&out, "out", "", "output folder (diffusers layout)")
+	fl.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the initialisation, the data streams and the noise")
+	fl.IntVar(&cfg.VAESteps, "vae-steps", cfg.VAESteps, "VAE optimiser steps")
+	fl.IntVar(&cfg.UNetSteps, "unet-steps", cfg.UNetSteps, "UNet + text encoder optimiser steps")
+	fl.IntVar(&cfg.VAEBatch, "vae-batch", cfg.VAEBatch, "images per VAE step")
+	fl.IntVar(&cfg.UNetBatch, "unet-batch", cfg.UNetBatch, "latents per UNet step")
+	fl.Float64Var(&cfg.VAELR, "vae-lr", cfg.VAELR, "peak VAE learning rate")
+	fl.Float64Var(&cfg.UNetLR, "unet-lr", cfg.UNetLR, "peak UNet + text encoder learning rate")
+	fl.IntVar(&cfg.PoolSize, "pool", cfg.PoolSize, "rendered scenes the UNet phase trains on")
+	fl.IntVar(&cfg.SaveEvery, "save-every", 0, "also write the folder every N UNet steps")
+	fl.IntVar(&cfg.LogEvery, "log-every", cfg.LogEvery, "steps between progress lines")
+	fl.IntVar(&threads, "threads", 0, "CPU threads (GOMAXPROCS); 0 keeps the default (all cores)")
+	fl.StringVar(&grid, "grid", "", "after training, write a sample grid PNG of base.GridPrompts here")
+	fl.IntVar(&gridSteps, "grid-steps", 30, "sampling steps of the --grid images")
+	fl.StringVar(&logLevel, "log-level", "warn", "log level: debug, info, warn, error")
+	return cmd
+}
+
+// printTrainProgress writes one progress line: phase, step, mean loss, details, ETA.
+func printTrainProgress(w io.Writer, p base.Progress) {
+	fmt.Fprintf(w, "%-4s %5d/%-5d %3.0f%% loss=%.5f %s elapsed=%s eta=%s\n", p.Phase, p.Step, p.Steps,
+		100*float64(p.Step)/float64(p.Steps), p.Loss, p.Detail, p.Elapsed.Round(time.Second), p.ETA.Round(time.Second))
+}

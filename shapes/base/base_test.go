@@ -1,0 +1,203 @@
+package base
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/latexblend/latexblend/model/diffusers"
+	"github.com/latexblend/latexblend/model/sdxl"
+)
+
+// tinyConfig is a run small enough for a unit test: two steps per phase.
+func tinyConfig() Config {
+	c := DefaultConfig()
+	c.VAESteps, c.VAEBatch = 2, 1
+	c.UNetSteps, c.UNetBatch = 2, 2
+	c.PoolSize = 2
+	c.LogEvery = 1
+	return c
+}
+
+// TestTrainSmoke runs both phases for two steps, then loads the written folder through
+// the SDXL pipeline and generates a 2-step image from it.
+func TestTrainSmoke(t *testing.T) {
+	dir := t.TempDir()
+	cfg := tinyConfig()
+	var reports []Progress
+	cfg.Progress = func(p Progress) { reports = append(reports, p) }
+	res, err := Train(context.Background(), dir, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !finite(res.VAERecon) || !finite(res.UNetLoss) || res.VAERecon <= 0 || res.UNetLoss <= 0 {
+		t.Fatalf("losses vae %v unet %v, want finite and positive", res.VAERecon, res.UNetLoss)
+	}
+	if !finite(res.ScalingFactor) || res.ScalingFactor <= 0 {
+		t.Fatalf("scaling factor %v", res.ScalingFactor)
+	}
+	if len(reports) != 4 || reports[3].Phase != "unet" || reports[3].Step != 2 || reports[3].ETA != 0 {
+		t.Fatalf("progress reports %+v, want 2 vae and 2 unet with the last at 2/2, ETA 0", reports)
+	}
+	vc, err := diffusers.ReadVAEConfig(filepath.Join(dir, "vae", "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(vc.ScalingFactor-res.ScalingFactor) > 1e-9 {
+		t.Fatalf("vae/config.json scaling_factor %v, trained %v", vc.ScalingFactor, res.ScalingFactor)
+	}
+	generate2(t, dir)
+}
+
+// generate2 loads dir through model/sdxl and checks a 2-step, guided 64×64 generation.
+func generate2(t *testing.T, dir string) {
+	t.Helper()
+	p, err := sdxl.Load(dir, sdxl.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if h, w := p.DefaultSize(); h != ImageSize || w != ImageSize {
+		t.Fatalf("default size %dx%d, want %d", h, w, ImageSize)
+	}
+	res, err := p.Generate(context.Background(), sdxl.Request{Prompt: "a photo of a red circle", Steps: 2, GuidanceScale: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := res.Images.Shape(); len(s) != 4 || s[0] != 1 || s[1] != 3 || s[2] != ImageSize || s[3] != ImageSize {
+		t.Fatalf("image shape %v", s)
+	}
+	for i, v := range res.Images.Data().([]float32) {
+		if !finite(float64(v)) {
+			t.Fatalf("image value %d is %v", i, v)
+		}
+	}
+}
+
+// TestVAEOverfits trains the VAE on one fixed image: the loss must fall.
+func TestVAEOverfits(t *testing.T) {
+	m := newTestModel(t)
+	x, _, err := renderBatch(7, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := newVAETrainer(m.vae, 1, lrSchedule{Peak: 2e-3, Total: 12}, 1e-3)
+	defer tr.Close()
+	var first, last vaeStats
+	for step := range 12 {
+		tr.rng = rand.New(rand.NewPCG(1, 2)) // the same posterior noise every step
+		st, err := tr.step(step, x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if step == 0 {
+			first = st
+		}
+		last = st
+	}
+	if !(last.Recon < 0.7*first.Recon) {
+		t.Fatalf("reconstruction error %v after 12 steps, first %v: want a drop of at least 30%%", last.Recon, first.Recon)
+	}
+}
+
+// TestUNetOverfits trains the UNet and text encoders on one fixed batch of two latents
+// with the same noise and timesteps every step: the loss must fall.
+func TestUNetOverfits(t *testing.T) {
+	m := newTestModel(t)
+	tr, err := newUNetTrainer(m.unet, m.te1, m.te2, m.tok1, m.tok2, 1, lrSchedule{Peak: 2e-3, Total: 10}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	per := latentChannels * LatentSize * LatentSize
+	rng := rand.New(rand.NewPCG(3, 4))
+	batch := unetBatch{Latents: normals(rng, 2*per), Captions: []string{"a photo of a red circle", "a blue square and a yellow star"}}
+	var losses []float64
+	for step := range 10 {
+		tr.rng = rand.New(rand.NewPCG(5, 6))
+		st, err := tr.step(step, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		losses = append(losses, st.Loss)
+	}
+	if !(losses[9] < 0.8*losses[0]) {
+		t.Fatalf("losses %v: want the last below 80%% of the first", losses)
+	}
+}
+
+// newTestModel builds a fresh model whose tokenizers live in a temporary folder.
+func newTestModel(t *testing.T) *model {
+	t.Helper()
+	dir := t.TempDir()
+	if err := writeStatic(dir); err != nil {
+		t.Fatal(err)
+	}
+	m, err := newModel(dir, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(*Config)
+	}{
+		{"no vae steps", func(c *Config) { c.VAESteps = 0 }},
+		{"no unet batch", func(c *Config) { c.UNetBatch = 0 }},
+		{"zero lr", func(c *Config) { c.UNetLR = 0 }},
+		{"dropout 1", func(c *Config) { c.CaptionDropout = 1 }},
+	} {
+		c := DefaultConfig()
+		tc.edit(&c)
+		if _, err := Train(context.Background(), t.TempDir(), c); err == nil {
+			t.Errorf("%s: no error", tc.name)
+		}
+	}
+}
+
+func TestLRSchedule(t *testing.T) {
+	s := lrSchedule{Peak: 1, Warmup: 10, Total: 110, Floor: 0.1}
+	for _, tc := range []struct {
+		step int
+		want float64
+	}{{0, 0.1}, {9, 1}, {10, 1}, {60, 0.55}, {110, 0.1}} {
+		if got := s.at(tc.step); math.Abs(got-tc.want) > 1e-9 {
+			t.Errorf("lr at %d = %v, want %v", tc.step, got, tc.want)
+		}
+	}
+}
+
+// committedModel is the committed base model, relative to this package.
+const committedModel = "../model"
+
+// TestCommittedModel loads the committed folder, generates from it and pins its identity.
+func TestCommittedModel(t *testing.T) {
+	if _, err := os.Stat(filepath.Join(committedModel, "model_index.json")); err != nil {
+		t.Fatalf("the committed base model is missing: %v", err)
+	}
+	id1, err := diffusers.Identity(committedModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id2, err := diffusers.Identity(committedModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id1 != id2 {
+		t.Fatalf("identity changed between two reads: %s, %s", id1, id2)
+	}
+	if id1 != committedIdentity {
+		t.Fatalf("identity of %s is %s, want %s (update committedIdentity when the weights are retrained on purpose)", committedModel, id1, committedIdentity)
+	}
+	generate2(t, committedModel)
+}
+
+// committedIdentity is diffusers.Identity of the committed shapes/model.
+const committedIdentity = "abeea9f48db387e6a4204627399c3b31f55dfcc2763e4a31d3f851040e7c833c"

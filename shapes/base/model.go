@@ -1,0 +1,73 @@
+package base
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	"gorgonia.org/tensor"
+
+	"github.com/latexblend/latexblend/model/clip"
+	"github.com/latexblend/latexblend/model/unet"
+	"github.com/latexblend/latexblend/model/vae"
+	"github.com/latexblend/latexblend/nn"
+	"github.com/latexblend/latexblend/shapes"
+)
+
+// Component folder names, which are also the text encoders' parameter prefixes in the
+// shared text store (one graph needs distinct names).
+const (
+	textEncoder1 = "text_encoder"
+	textEncoder2 = "text_encoder_2"
+)
+
+// model is the base model being trained: every component, freshly initialised.
+type model struct {
+	vae      *vae.Model
+	unet     *unet.Model
+	text     *nn.Params // both text encoders, under their folder names
+	te1, te2 *clip.TextModel
+	tok1     *clip.Tokenizer
+	tok2     *clip.Tokenizer
+}
+
+// newModel builds every component from the package's configs, initialised from seed,
+// with the tokenizers read from dir (written there by writeStatic).
+func newModel(dir string, seed uint64) (*model, error) {
+	m := &model{text: nn.NewParams(tensor.Float32)}
+	var err error
+	if m.tok1, err = clip.LoadTokenizer(filepath.Join(dir, "tokenizer")); err != nil {
+		return nil, err
+	}
+	if m.tok2, err = clip.LoadTokenizer(filepath.Join(dir, "tokenizer_2")); err != nil {
+		return nil, err
+	}
+	vocab := len(shapes.BuildTokenizer().Vocab)
+	if m.tok1.Len() != vocab {
+		return nil, fmt.Errorf("tokenizer in %s has %d ids, the shapes tokenizer %d", dir, m.tok1.Len(), vocab)
+	}
+	if m.vae, err = vae.New(VAEConfig(), tensor.Float32); err != nil {
+		return nil, err
+	}
+	initParams(m.vae.Params, seed^0x1)
+	if m.unet, err = unet.New(ptr(UNetConfig()), tensor.Float32); err != nil {
+		return nil, err
+	}
+	initParams(m.unet.Params(), seed^0x2)
+	if m.te1, err = clip.NewTextModel(m.text, textEncoder1, TextConfig(vocab, false)); err != nil {
+		return nil, err
+	}
+	if m.te2, err = clip.NewTextModel(m.text, textEncoder2, TextConfig(vocab, true)); err != nil {
+		return nil, err
+	}
+	m.te1.InitRandom(seed ^ 0x3)
+	m.te2.InitRandom(seed ^ 0x4)
+	return m, nil
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// Close releases the compiled graphs.
+func (m *model) Close() error {
+	return errors.Join(m.vae.Close(), m.unet.Release())
+}

@@ -1,0 +1,249 @@
+package base
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strings"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/latexblend/latexblend/model/clip"
+	"github.com/latexblend/latexblend/model/schedule"
+	"github.com/latexblend/latexblend/model/sdxl"
+	"github.com/latexblend/latexblend/model/unet"
+	"github.com/latexblend/latexblend/nn"
+)
+
+// Graph inputs of the UNet training step (besides unet's sample, timestep_proj and
+// time_ids_proj).
+const (
+	inIDs1       = "ids1"        // [B, 77] tokenizer 1 ids
+	inIDs2       = "ids2"        // [B, 77] tokenizer 2 ids
+	inPoolSel2   = "pool_sel2"   // [B, 1, 1, 77] encoder 2's pooled position
+	inCtxKeep    = "ctx_keep"    // [B, 77, D] 1, or 0 for a caption-dropped row
+	inPooledKeep = "pooled_keep" // [B, P] the same for the pooled embedding
+	inEpsilon    = "epsilon"     // [B, 4, h, w] the noise the UNet must predict
+)
+
+// unetTrainer trains the UNet and both text encoders jointly on (latent, caption)
+// pairs with DDPM's epsilon objective.
+type unetTrainer struct {
+	u        *unet.Model
+	te1, te2 *clip.TextModel
+	tok1     *clip.Tokenizer
+	tok2     *clip.Tokenizer
+	ddpm     *schedule.DDPM
+	prog     *nn.Program
+	opt      *nn.AdamW
+	lr       lrSchedule
+	rng      *rand.Rand
+	params   []*nn.Param
+	// dropout is the fraction of rows whose conditioning is zeroed, which is what the
+	// pipeline's negative branch feeds the UNet (force_zeros_for_empty_prompt).
+	dropout float64
+	timeIDs [6]float32
+}
+
+// schedulerSettings turns the model's scheduler config into schedule.Config for DDPM's
+// AddNoise during training.
+func schedulerSettings() schedule.Config {
+	c := SchedulerConfig()
+	return schedule.Config{
+		ClassName:         "DDPMScheduler",
+		NumTrainTimesteps: &c.NumTrainTimesteps,
+		BetaStart:         &c.BetaStart,
+		BetaEnd:           &c.BetaEnd,
+		BetaSchedule:      &c.BetaSchedule,
+		PredictionType:    &c.PredictionType,
+	}
+}
+
+func newUNetTrainer(u *unet.Model, te1, te2 *clip.TextModel, tok1, tok2 *clip.Tokenizer, seed uint64, lr lrSchedule, dropout float64) (*unetTrainer, error) {
+	ddpm, err := schedule.NewDDPM(schedulerSettings())
+	if err != nil {
+		return nil, err
+	}
+	t := &unetTrainer{u: u, te1: te1, te2: te2, tok1: tok1, tok2: tok2, ddpm: ddpm, lr: lr, dropout: dropout,
+		opt:     nn.NewAdamW(lr.Peak, 0.01),
+		rng:     rand.New(rand.NewPCG(seed, 0x756e6574)), // "unet"
+		timeIDs: sdxl.SizeConditioning{OriginalSize: [2]int{ImageSize, ImageSize}, TargetSize: [2]int{ImageSize, ImageSize}}.TimeIDs(),
+	}
+	u.Params().SetTrainable(func(string) bool { return true })
+	t.params = u.Params().Trainable()
+	// SDXL reads encoder 1's penultimate state only, so its last layer and final norm
+	// never see a gradient; leave them at their initial values.
+	last := nn.Join(te1.Prefix, "text_model.encoder.layers", fmt.Sprint(len(te1.Layers)-1)) + "."
+	unused1 := func(n string) bool {
+		return strings.HasPrefix(n, last) || strings.HasPrefix(n, nn.Join(te1.Prefix, "text_model.final_layer_norm"))
+	}
+	te1.Params().SetTrainable(func(n string) bool {
+		return !(strings.HasPrefix(n, te1.Prefix+".") && unused1(n))
+	})
+	if te2.Params() != te1.Params() {
+		te2.Params().SetTrainable(func(string) bool { return true })
+		t.params = append(t.params, te2.Params().Trainable()...)
+	}
+	t.params = append(t.params, te1.Params().Trainable()...)
+	t.prog = nn.NewProgram(u.Params(), t.build, nn.Hooks{})
+	return t, nil
+}
+
+func (t *unetTrainer) build(b *nn.Builder) error {
+	var ins [5]*G.Node
+	for i, name := range []string{inIDs1, inIDs2, inPoolSel2, inCtxKeep, inPooledKeep} {
+		n, err := b.Input(name)
+		if err != nil {
+			return err
+		}
+		ins[i] = n
+	}
+	ctx, pooled, err := sdxl.PromptForward(b, t.te1, t.te2, ins[0], ins[1], ins[2])
+	if err != nil {
+		return err
+	}
+	if ctx, err = G.HadamardProd(ctx, ins[3]); err != nil {
+		return err
+	}
+	if pooled, err = G.HadamardProd(pooled, ins[4]); err != nil {
+		return err
+	}
+	nodes := unet.Nodes{Context: ctx, TextEmbeds: pooled}
+	if nodes.Sample, err = b.Input(unet.InputSample); err != nil {
+		return err
+	}
+	if nodes.TimeProj, err = b.Input(unet.InputTimeProj); err != nil {
+		return err
+	}
+	if nodes.TimeIDsProj, err = b.Input(unet.InputTimeIDsProj); err != nil {
+		return err
+	}
+	pred, err := t.u.Build(b, nodes, unet.BuildOptions{})
+	if err != nil {
+		return err
+	}
+	eps, err := b.Input(inEpsilon)
+	if err != nil {
+		return err
+	}
+	loss, err := meanSquare(b, pred, eps)
+	if err != nil {
+		return err
+	}
+	b.Loss(loss)
+	return nil
+}
+
+// unetBatch is one step's data: clean latents (already multiplied by the VAE's scaling
+// factor) [B, 4, h, w] and their captions.
+type unetBatch struct {
+	Latents  []float32
+	Captions []string
+}
+
+// unetStats is one step's outcome.
+type unetStats struct {
+	Loss, GradNorm float64
+}
+
+// inputs draws the step's noise, timesteps and caption dropout and returns the graph
+// inputs.
+func (t *unetTrainer) inputs(batch unetBatch) (map[string]*tensor.Dense, error) {
+	n := len(batch.Captions)
+	if n == 0 || len(batch.Latents)%n != 0 {
+		return nil, fmt.Errorf("unet batch: %d latent values for %d captions", len(batch.Latents), n)
+	}
+	per := len(batch.Latents) / n
+	side := LatentSize
+	if per != latentChannels*side*side {
+		return nil, fmt.Errorf("unet batch: %d values per latent, want %d·%d·%d", per, latentChannels, side, side)
+	}
+	eps := normals(t.rng, len(batch.Latents))
+	ts := make([]float64, n)
+	for i := range ts {
+		ts[i] = float64(t.rng.IntN(1000))
+	}
+	noisy, err := t.ddpm.AddNoise(batch.Latents, eps, per, ts)
+	if err != nil {
+		return nil, err
+	}
+	ids1 := make([][]int, n)
+	ids2 := make([][]int, n)
+	for i, c := range batch.Captions {
+		ids1[i] = t.tok1.EncodePadded(c)
+		ids2[i] = t.tok2.EncodePadded(c)
+	}
+	dt := tensor.Float32
+	in := map[string]*tensor.Dense{}
+	if in[inIDs1], err = clip.IDsTensor(dt, ids1); err != nil {
+		return nil, err
+	}
+	if in[inIDs2], err = clip.IDsTensor(dt, ids2); err != nil {
+		return nil, err
+	}
+	if in[inPoolSel2], err = clip.PoolSelectTensor(dt, ids2); err != nil {
+		return nil, err
+	}
+	l := len(ids1[0])
+	d := t.te1.HiddenSize() + t.te2.HiddenSize()
+	p := t.te2.Config.ProjectionDim
+	ctxKeep := make([]float32, n*l*d)
+	pooledKeep := make([]float32, n*p)
+	timeIDs := make([]float32, 0, 6*n)
+	for i := 0; i < n; i++ {
+		timeIDs = append(timeIDs, t.timeIDs[:]...)
+		if t.rng.Float64() < t.dropout {
+			continue
+		}
+		fill(ctxKeep[i*l*d:(i+1)*l*d], 1)
+		fill(pooledKeep[i*p:(i+1)*p], 1)
+	}
+	in[inCtxKeep] = dense(ctxKeep, n, l, d)
+	in[inPooledKeep] = dense(pooledKeep, n, p)
+	in[inEpsilon] = dense(eps, n, latentChannels, side, side)
+	std, err := t.u.GraphInputs(unet.Inputs{
+		Sample:     dense(noisy, n, latentChannels, side, side),
+		Timesteps:  ts,
+		Context:    dense(make([]float32, n*l*d), n, l, d),
+		TextEmbeds: dense(make([]float32, n*p), n, p),
+		TimeIDs:    dense(timeIDs, n, 6),
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Context and text_embeds come from the text encoders inside the graph.
+	delete(std, unet.InputContext)
+	delete(std, unet.InputTextEmbeds)
+	for k, v := range std {
+		in[k] = v
+	}
+	return in, nil
+}
+
+func fill(x []float32, v float32) {
+	for i := range x {
+		x[i] = v
+	}
+}
+
+// step trains on one batch.
+func (t *unetTrainer) step(step int, batch unetBatch) (unetStats, error) {
+	in, err := t.inputs(batch)
+	if err != nil {
+		return unetStats{}, fmt.Errorf("unet step %d: %w", step, err)
+	}
+	res, err := t.prog.Run(in)
+	if err != nil {
+		return unetStats{}, fmt.Errorf("unet step %d: %w", step, err)
+	}
+	st := unetStats{Loss: res.Loss}
+	if !finite(st.Loss) {
+		return st, fmt.Errorf("unet step %d: loss is %v", step, st.Loss)
+	}
+	st.GradNorm = clipGradNorm(t.params, 1)
+	t.opt.LR = t.lr.at(step)
+	return st, t.opt.Step(t.params)
+}
+
+// Close releases the compiled graph.
+func (t *unetTrainer) Close() error { return t.prog.Close() }
