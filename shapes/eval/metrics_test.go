@@ -122,7 +122,7 @@ func TestScoreImagesEmptyAndBad(t *testing.T) {
 }
 
 func TestReportLineAndTargets(t *testing.T) {
-	r := &Report{Steps: 2, Seeds: 1, Counts: []int{2, 3}, Methods: []MethodResult{
+	r := &Report{Steps: 2, Seeds: 1, Counts: []int{2, 3}, Ceiling: Ceiling{JudgeRecall: nan, VAERecall: nan}, Methods: []MethodResult{
 		{Method: Replace, Images: 2, Seconds: 3, Scores: map[int]Score{
 			2: {Fidelity: 0.95, Bleeding: 0.0}, 3: {Fidelity: 0.8, Bleeding: 0.04}}},
 		{Method: Merged, Images: 2, Seconds: 2, Scores: map[int]Score{
@@ -140,6 +140,7 @@ func TestReportLineAndTargets(t *testing.T) {
 	for key, want := range map[string]string{
 		"replace_fidelity_2": "0.9500", "replace_fidelity_3": "0.8000", "replace_fidelity_1": "nan",
 		"merged_fidelity_2": "0.8000", "replace_sec_per_image": "1.500", "target_margin": "false",
+		"judge_recall": "nan",
 	} {
 		if kv[key] != want {
 			t.Errorf("%s=%q, want %q", key, kv[key], want)

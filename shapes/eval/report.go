@@ -63,6 +63,8 @@ func (r *Report) Write(w io.Writer) error {
 		}
 		sb.WriteString("\n")
 	}
+	fmt.Fprintf(&sb, "ceiling on the concepts' %d training images: judge recall %.2f, after the VAE %.2f\n",
+		r.Ceiling.Images, r.Ceiling.JudgeRecall, r.Ceiling.VAERecall)
 	fid2, fid3, bleed, margin := r.Targets()
 	fmt.Fprintf(&sb, "targets: replace fidelity_2 >= %.2f: %s; fidelity_3 >= %.2f: %s; bleeding <= %.2f: %s; %.2f above merged: %s\n",
 		TargetFidelity2, met(fid2), TargetFidelity3, met(fid3), TargetBleeding, met(bleed), TargetMargin, met(margin))
@@ -77,7 +79,8 @@ func (r *Report) Write(w io.Writer) error {
 	return err
 }
 
-// Line is the report's key=value line: steps, seeds, images, elapsed_s, then for every
+// Line is the report's key=value line: steps, seeds, images, elapsed_s, judge_recall
+// and vae_recall (the Ceiling), then for every
 // method m and concept count n m_fidelity_n, m_all_n, m_prompt_n, m_bleeding_n, and
 // m_sec_per_image, then the targets.
 func (r *Report) Line() string {
@@ -88,6 +91,7 @@ func (r *Report) Line() string {
 	kv := []string{
 		fmt.Sprintf("steps=%d", r.Steps), fmt.Sprintf("seeds=%d", r.Seeds), fmt.Sprintf("images=%d", images),
 		fmt.Sprintf("elapsed_s=%.1f", r.Elapsed.Seconds()),
+		"judge_recall=" + num(r.Ceiling.JudgeRecall), "vae_recall=" + num(r.Ceiling.VAERecall),
 	}
 	for _, mr := range r.Methods {
 		m := mr.Method

@@ -13,6 +13,7 @@ import (
 	"github.com/latexblend/latexblend/blend"
 	"github.com/latexblend/latexblend/model/sdxl"
 	"github.com/latexblend/latexblend/model/vae"
+	"github.com/latexblend/latexblend/shapes"
 	"github.com/latexblend/latexblend/shapes/judge"
 	"github.com/latexblend/latexblend/trainer"
 )
@@ -37,6 +38,8 @@ type Config struct {
 	GuidanceScale float64
 	// Out receives one grid PNG per method and results.jsonl ("" writes nothing).
 	Out string
+	// NoCeiling skips MeasureCeiling (its keys print nan): quick plumbing runs.
+	NoCeiling bool
 	// Progress receives a line per generated batch (nil: none).
 	Progress io.Writer
 	Log      *slog.Logger
@@ -70,7 +73,9 @@ type Report struct {
 	Counts  []int
 	Methods []MethodResult
 	// Grids maps each method to its grid file (when Config.Out is set).
-	Grids   map[Method]string
+	Grids map[Method]string
+	// Ceiling is the judge's and the VAE's recall on the concepts' own images.
+	Ceiling Ceiling
 	Elapsed time.Duration
 }
 
@@ -164,6 +169,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	slices.Sort(rep.Counts)
+	rep.Ceiling = Ceiling{JudgeRecall: nan, VAERecall: nan}
+	if !cfg.NoCeiling {
+		h, _ := p.DefaultSize()
+		if rep.Ceiling, err = MeasureCeiling(p.VAE, r.j, concepts, shapes.ConceptImages, h); err != nil {
+			return nil, err
+		}
+	}
 	for _, m := range cfg.Methods {
 		mr, err := r.runMethod(ctx, m)
 		if err != nil {
