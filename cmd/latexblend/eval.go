@@ -16,10 +16,10 @@ func init() { subcommands = append(subcommands, newEvalCmd) }
 // and the merged-weights Custom Diffusion baseline, scored by the shapes judge.
 func newEvalCmd() *cobra.Command {
 	var (
-		modelDir, entriesDir, judgePath, methods, logLevel string
-		retrain                                            bool
-		cfg                                                = eval.DefaultConfig()
-		tc                                                 = eval.DefaultTrainConfig()
+		modelDir, entriesDir, judgePath, methods, prompts, logLevel string
+		retrain                                                     bool
+		cfg                                                         = eval.DefaultConfig()
+		tc                                                          = eval.DefaultTrainConfig()
 	)
 	cmd := &cobra.Command{
 		Use:   "eval [--model DIR] [--retrain] [--out DIR] [--seeds N]",
@@ -54,6 +54,11 @@ shapes/eval/entries), then evaluates with them.`,
 						return fmt.Errorf("eval: --methods: %w", err)
 					}
 					cfg.Methods = append(cfg.Methods, m)
+				}
+			}
+			if prompts != "" {
+				if cfg.Prompts, err = eval.ParsePrompts(strings.Split(prompts, ",")); err != nil {
+					return fmt.Errorf("eval: --prompts: %w", err)
 				}
 			}
 			if cfg.Seeds < 1 || cfg.Steps < 1 {
@@ -91,6 +96,7 @@ shapes/eval/entries), then evaluates with them.`,
 	f.IntVar(&cfg.Steps, "steps", cfg.Steps, "Euler steps per image")
 	f.Float64Var(&cfg.GuidanceScale, "cfg", cfg.GuidanceScale, "classifier-free guidance scale")
 	f.StringVar(&methods, "methods", "", "comma-separated subset of base,replace,guidance,rectify,merged (default: all)")
+	f.StringVar(&prompts, "prompts", "", "comma-separated subset of the prompts by name, e.g. checker-star+rainbow-ring (default: all 12)")
 	f.StringVar(&entriesDir, "entries", "", "folder of the eval concepts' entries and deltas (default: the committed ones; with --retrain shapes/eval/entries)")
 	f.StringVar(&judgePath, "judge", "", "judge weights (default: the committed judge)")
 	f.IntVar(&tc.Steps, "train-steps", tc.Steps, "--retrain: optimizer steps per concept")

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/latexblend/latexblend/blend"
 	"github.com/latexblend/latexblend/model/clip"
 	"github.com/latexblend/latexblend/shapes"
 	"github.com/latexblend/latexblend/trainer"
@@ -149,7 +150,7 @@ func retrainOne(ctx context.Context, modelDir, outDir string, c EvalConcept, r t
 	if err != nil {
 		return err
 	}
-	if err := trainer.WriteEntryFile(filepath.Join(outDir, EntryFile(c.Name)), e); err != nil {
+	if err := blend.WriteEntry(filepath.Join(outDir, EntryFile(c.Name)), e); err != nil {
 		return err
 	}
 	fmt.Fprintf(cfg.Progress, "eval: %s trained in %.1fs, wrote %s and %s\n", c.Name, time.Since(start).Seconds(),

@@ -134,3 +134,28 @@ func conceptsOf(prompts []Prompt) []EvalConcept {
 	}
 	return out
 }
+
+// ParsePrompts selects evaluation prompts by name (Prompt.Name, e.g.
+// "checker-star+rainbow-ring"), in the given order.
+func ParsePrompts(names []string) ([]Prompt, error) {
+	all := Prompts()
+	var out []Prompt
+	for _, n := range names {
+		found := false
+		for _, p := range all {
+			if p.Name() == n {
+				out = append(out, p)
+				found = true
+				break
+			}
+		}
+		if !found {
+			var have []string
+			for _, p := range all {
+				have = append(have, p.Name())
+			}
+			return nil, fmt.Errorf("eval: unknown prompt %q (have %s)", n, strings.Join(have, ", "))
+		}
+	}
+	return out, nil
+}

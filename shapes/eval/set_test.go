@@ -1,6 +1,7 @@
 package eval
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -29,6 +30,13 @@ func TestPromptTexts(t *testing.T) {
 		if got := tc.p.Modified(); got != tc.modified {
 			t.Errorf("%s modified %q, want %q", tc.p.Name(), got, tc.modified)
 		}
+	}
+	sel, err := ParsePrompts([]string{"rainbow-ring", "checker-star+rainbow-ring"})
+	if err != nil || len(sel) != 2 || sel[0].Name() != "rainbow-ring" || sel[1].N() != 2 {
+		t.Errorf("ParsePrompts: %v, %v", sel, err)
+	}
+	if _, err := ParsePrompts([]string{"rainbow-star"}); err == nil || !strings.Contains(err.Error(), "rainbow-star") {
+		t.Errorf("an unknown prompt gave %v", err)
 	}
 	seen := map[string]bool{}
 	for _, c := range Concepts() {
