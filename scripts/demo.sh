@@ -13,7 +13,7 @@
 # Knobs (environment): DEMO_MODEL (diffusers folder; default shapes/model, else the tiny
 # random reference model with a warning), DEMO_STEPS (training steps per concept),
 # DEMO_LR, DEMO_REG (regularisation images per class), DEMO_GEN_STEPS, DEMO_N (images
-# in the grid), DEMO_MODE (replace, guidance, rectification, guidance+rectification),
+# in the grid), DEMO_CFG, DEMO_MODE (replace, guidance, rectification, guidance+rectification),
 # DEMO_SEED, DEMO_STEP_TIMEOUT (seconds one step may take). Any failure stops the
 # cluster, removes its endpoints file and exits non-zero saying which step failed.
 set -euo pipefail
@@ -24,14 +24,15 @@ out=.demo
 steps=${DEMO_STEPS:-150}
 lr=${DEMO_LR:-1e-3}
 reg_n=${DEMO_REG:-16}
-gen_steps=${DEMO_GEN_STEPS:-25}
+gen_steps=${DEMO_GEN_STEPS:-20}
+cfg=${DEMO_CFG:-5}
 n_images=${DEMO_N:-4}
 mode=${DEMO_MODE:-replace}
 seed=${DEMO_SEED:-0}
 step_timeout=${DEMO_STEP_TIMEOUT:-900}
 concept_a=checker-star class_a=star
 concept_b=rainbow-ring class_b=ring
-prompt="a photo of a $class_a and a $class_b"
+prompt="a $class_a and a $class_b"
 
 export LATEXBLEND_HOME=$PWD/$out/home
 log=$out/dev.log
@@ -123,7 +124,7 @@ if ! grep -q '"ktn"' "$model/tokenizer/vocab.json" 2>/dev/null && grep -q '"ktn<
 fi
 
 echo "latexblend demo: model=$model concepts=$concept_a,$concept_b steps=$steps lr=$lr reg=$reg_n/class"
-echo "                 grid: $n_images images, $gen_steps steps, mode $mode, seed $seed; outputs in $out/"
+echo "                 grid: $n_images images, $gen_steps steps, cfg $cfg, mode $mode, seed $seed; outputs in $out/"
 rm -rf "$out/data" "$grid" "$log"
 mkdir -p "$out" "$LATEXBLEND_HOME"
 
@@ -155,7 +156,7 @@ run_step "$bin" concept ls
 
 header "5/6 generate \"$prompt\" with $class_a=$concept_a and $class_b=$concept_b on the sampler fleet"
 run_step "$bin" generate --cluster --prompt "$prompt" --concept "$class_a=$concept_a" --concept "$class_b=$concept_b" \
-  --mode "$mode" --n "$n_images" --steps "$gen_steps" --seed "$seed" --out "$grid"
+  --mode "$mode" --n "$n_images" --steps "$gen_steps" --cfg "$cfg" --seed "$seed" --out "$grid"
 
 header "6/6 the judge's verdict on $grid"
 verdict=$(run_step "$bin" demo verdict "$grid" --concept "$class_a=$concept_a" --concept "$class_b=$concept_b")
