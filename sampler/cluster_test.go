@@ -38,7 +38,7 @@ func startFleet(t *testing.T, ctx context.Context) *fleet {
 	t.Helper()
 	p := sampler.LoadTinyForTest(t)
 	st, err := devstack.Start(ctx, devstack.Config{Samplers: 2, Version: "test", MemberTTL: 2 * time.Second,
-		Sampler: sampler.ServiceConfig{Pipeline: p, PublishInterval: 10 * time.Millisecond, MaxWait: 5 * time.Millisecond}})
+		Sampler: sampler.ServiceConfig{Pipeline: p, PublishInterval: 10 * time.Millisecond, MaxWait: 300 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,6 +253,40 @@ func TestFleet(t *testing.T) {
 		if done.Concepts[0].Digest == "" {
 			t.Fatal("no digest")
 		}
+	})
+
+	t.Run("concurrent requests share a UNet batch", func(t *testing.T) {
+		// Different prompts, seeds and concept sets with the same size, steps and
+		// scheduler: the worker batches whatever arrives within MaxWait of the first.
+		reqs := []*pb.GenerateRequest{
+			small("a dog wearing a sunglasses", &pb.ConceptBinding{ClassNoun: "dog", Concept: "rex"}),
+			small("a dog in the snow", &pb.ConceptBinding{ClassNoun: "dog", Concept: "rex"}),
+			small("photo of a dog", &pb.ConceptBinding{ClassNoun: "dog", Concept: "rex"}),
+		}
+		reqs[1].Seed = proto.Uint64(10)
+		c := f.direct(1)
+		if _, _, err := generate(ctx, c, reqs[0], nil); err != nil { // warm the cache
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		dones := make([]*pb.Done, len(reqs))
+		errs := make([]error, len(reqs))
+		for i, r := range reqs {
+			wg.Add(1)
+			go func() { defer wg.Done(); dones[i], _, errs[i] = generate(ctx, c, r, nil) }()
+		}
+		wg.Wait()
+		most := int32(0)
+		for i := range reqs {
+			if errs[i] != nil {
+				t.Fatal(errs[i])
+			}
+			most = max(most, dones[i].UnetBatch)
+		}
+		if most < 4 { // two requests of two rows (CFG) each
+			t.Fatalf("largest UNet batch %d rows: concurrent requests were not batched", most)
+		}
+		t.Logf("UNet batches: %d %d %d rows", dones[0].UnetBatch, dones[1].UnetBatch, dones[2].UnetBatch)
 	})
 
 	t.Run("invalid requests", func(t *testing.T) {
