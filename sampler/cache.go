@@ -154,6 +154,9 @@ func (c *ConceptCache) load(ctx context.Context, name string) (*cachedConcept, e
 	if c.identity != "" && rec.BaseModelID != c.identity {
 		return nil, fmt.Errorf("concept %q was made for base model %s, this sampler runs %s: %w", name, rec.BaseModelID, c.identity, service.ErrFailed)
 	}
+	if c.store == nil {
+		return nil, fmt.Errorf("concept %q: this sampler has no concept bank (no NATS URL configured): %w", name, service.ErrUnavailable)
+	}
 	b, err := c.store.GetBytes(ctx, rec.Object)
 	if errors.Is(err, jetstream.ErrObjectNotFound) {
 		return nil, fmt.Errorf("concept %q: its entry object %s is gone from the bank: %w", name, rec.Object, service.ErrNotFound)
