@@ -37,7 +37,8 @@ prompt, a column per seed) and <out>/results.jsonl; the last line is key=value.
 The eval concepts (tokens <new1>…<new4>) are committed under shapes/eval/entries and built
 into the binary. --retrain first trains them with the trainer on the concept image sets
 and regularization sets of --model and extracts their entries into --entries (default
-shapes/eval/entries), then evaluates with them.`,
+shapes/eval/entries), then evaluates with them. With --prompts only the concepts those
+prompts use are retrained.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := newLogger(logLevel)
@@ -77,7 +78,11 @@ shapes/eval/entries), then evaluates with them.`,
 					cfg.EntriesDir = eval.DefaultEntriesDir
 				}
 				tc.Progress, tc.Log = stderr, log
-				if err := eval.Retrain(cmd.Context(), modelDir, cfg.EntriesDir, eval.Concepts(), tc); err != nil {
+				concepts := eval.Concepts()
+				if cfg.Prompts != nil {
+					concepts = eval.ConceptsOf(cfg.Prompts)
+				}
+				if err := eval.Retrain(cmd.Context(), modelDir, cfg.EntriesDir, concepts, tc); err != nil {
 					return err
 				}
 			}

@@ -128,7 +128,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if len(cfg.Prompts) == 0 || len(cfg.Methods) == 0 {
 		return nil, fmt.Errorf("eval: %d prompts and %d methods: nothing to evaluate", len(cfg.Prompts), len(cfg.Methods))
 	}
-	concepts := conceptsOf(cfg.Prompts)
+	concepts := ConceptsOf(cfg.Prompts)
 	r := &runner{cfg: cfg, bank: cfg.Bank, j: cfg.Judge}
 	if r.bank == nil {
 		var err error
@@ -295,7 +295,7 @@ func (r *runner) generate(ctx context.Context, m Method, pr Prompt) ([]image.Ima
 func (r *runner) merge(pr Prompt) (restore func(), err error) {
 	if !r.tokens {
 		var all []*trainer.Delta
-		for _, c := range conceptsOf(r.cfg.Prompts) {
+		for _, c := range ConceptsOf(r.cfg.Prompts) {
 			all = append(all, r.bank.Deltas[c.Name])
 		}
 		if err := InstallTokens(r.p.Prompt, all); err != nil {

@@ -118,8 +118,8 @@ func Prompts() []Prompt {
 	return out
 }
 
-// conceptsOf lists the distinct concepts the prompts use, in Concepts order.
-func conceptsOf(prompts []Prompt) []EvalConcept {
+// ConceptsOf lists the distinct concepts the prompts use, in Concepts order.
+func ConceptsOf(prompts []Prompt) []EvalConcept {
 	used := map[string]bool{}
 	for _, p := range prompts {
 		for _, c := range p.Concepts {
