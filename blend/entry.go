@@ -13,15 +13,26 @@ import (
 // EntryFormat is the __metadata__ "format" value of a concept entry file.
 const EntryFormat = "latexblend.entry/v1"
 
-// Metadata keys of an entry file.
+// Metadata keys of an entry file. The coordinator's import validates the same keys
+// (trainer.ParseEntry), so they are exported.
 const (
-	metaFormat    = "format"
-	metaClassNoun = "class_noun"
-	metaModifier  = "modifier_token"
-	metaNTok      = "n_tok"
-	metaBaseModel = "base_model"
-	metaRecipe    = "recipe"
-	metaCreated   = "created"
+	EntryKeyFormat      = "format"
+	EntryKeyClassNoun   = "class_noun"
+	EntryKeyModifier    = "modifier_token"
+	EntryKeyNTok        = "n_tok"
+	EntryKeyBaseModelID = "base_model_id"
+	EntryKeyRecipe      = "recipe"
+	EntryKeyCreated     = "created"
+)
+
+const (
+	metaFormat    = EntryKeyFormat
+	metaClassNoun = EntryKeyClassNoun
+	metaModifier  = EntryKeyModifier
+	metaNTok      = EntryKeyNTok
+	metaBaseModel = EntryKeyBaseModelID
+	metaRecipe    = EntryKeyRecipe
+	metaCreated   = EntryKeyCreated
 )
 
 // Entry is one concept of the bank: for every cross-attention (attn2) module the keys
@@ -138,8 +149,34 @@ func splitKVName(name string) (module, what string, ok bool) {
 // WriteEntry writes e as a float32 entry file (atomically). The trainer's extraction
 // and the .pt converter produce entries through it.
 func WriteEntry(path string, e *Entry) error {
-	if err := e.checkShape(); err != nil {
+	ts, md, err := e.file()
+	if err != nil {
 		return fmt.Errorf("blend: writing entry %s: %w", path, err)
+	}
+	if err := safetensors.WriteFile(path, ts, md); err != nil {
+		return fmt.Errorf("blend: writing entry %s: %w", path, err)
+	}
+	return nil
+}
+
+// EncodeEntry returns the bytes of e's entry file, as WriteEntry would write them, for
+// entries that go to the concept bank's object store.
+func EncodeEntry(e *Entry) ([]byte, error) {
+	ts, md, err := e.file()
+	if err != nil {
+		return nil, fmt.Errorf("blend: encoding entry: %w", err)
+	}
+	b, err := safetensors.Marshal(ts, md)
+	if err != nil {
+		return nil, fmt.Errorf("blend: encoding entry: %w", err)
+	}
+	return b, nil
+}
+
+// file lays e out as safetensors tensors and metadata.
+func (e *Entry) file() ([]safetensors.Tensor, map[string]string, error) {
+	if err := e.checkShape(); err != nil {
+		return nil, nil, err
 	}
 	var ts []safetensors.Tensor
 	for _, m := range e.Modules() {
@@ -159,10 +196,7 @@ func WriteEntry(path string, e *Entry) error {
 	if !e.Created.IsZero() {
 		md[metaCreated] = e.Created.UTC().Format(time.RFC3339)
 	}
-	if err := safetensors.WriteFile(path, ts, md); err != nil {
-		return fmt.Errorf("blend: writing entry %s: %w", path, err)
-	}
-	return nil
+	return ts, md, nil
 }
 
 // checkShape checks the entry's own consistency.

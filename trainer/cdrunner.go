@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/latexblend/latexblend/blend"
 	pb "github.com/latexblend/latexblend/proto/latexblend/v1"
 )
 
@@ -150,7 +151,7 @@ func (c *CDRunner) Run(ctx context.Context, job *JobContext) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	entry, err := EncodeEntry(e)
+	entry, err := blend.EncodeEntry(e)
 	if err != nil {
 		return nil, err
 	}

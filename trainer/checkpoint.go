@@ -52,7 +52,7 @@ func (t *Trainer) Checkpoint() ([]byte, error) {
 	md[DeltaKeyFormat] = CheckpointFormat
 	md[ckptKeySeed] = strconv.FormatUint(t.recipe.Seed, 10)
 	md[ckptKeyRNG] = ckptRNGScheme
-	b, err := encodeSafetensors(ts, md)
+	b, err := safetensors.Marshal(ts, md)
 	if err != nil {
 		return nil, fmt.Errorf("encoding checkpoint at step %d: %w", t.step, err)
 	}
@@ -62,11 +62,11 @@ func (t *Trainer) Checkpoint() ([]byte, error) {
 // Restore loads a checkpoint made by a trainer with the same recipe (steps, ranks,
 // the learning-rate fields and the prior loss weight may differ) and base model; training continues after its step.
 func (t *Trainer) Restore(b []byte) error {
-	f, done, err := openSafetensorsBytes(b)
+	f, err := safetensors.OpenBytes("checkpoint", b)
 	if err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
-	defer done()
+	defer f.Close()
 	if err := t.restore(f); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}

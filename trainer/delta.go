@@ -96,7 +96,7 @@ func WriteDelta(path string, d *Delta) error {
 
 // EncodeDelta returns d as latexblend.delta/v1 safetensors bytes.
 func EncodeDelta(d *Delta) ([]byte, error) {
-	b, err := encodeSafetensors(d.tensors(), d.metadata())
+	b, err := safetensors.Marshal(d.tensors(), d.metadata())
 	if err != nil {
 		return nil, fmt.Errorf("encoding delta: %w", err)
 	}
@@ -119,11 +119,11 @@ func ReadDelta(path string) (*Delta, error) {
 
 // DecodeDelta parses delta bytes.
 func DecodeDelta(b []byte) (*Delta, error) {
-	f, done, err := openSafetensorsBytes(b)
+	f, err := safetensors.OpenBytes("delta", b)
 	if err != nil {
 		return nil, fmt.Errorf("delta: %w", err)
 	}
-	defer done()
+	defer f.Close()
 	d, err := parseDelta(f)
 	if err != nil {
 		return nil, fmt.Errorf("delta: %w", err)

@@ -3,13 +3,11 @@ package trainer
 import (
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/latexblend/latexblend/blend"
 	"github.com/latexblend/latexblend/model/clip"
-	"github.com/latexblend/latexblend/model/safetensors"
 )
 
 // ExtractOptions choose what to extract; empty fields come from the delta.
@@ -161,45 +159,4 @@ func installTokenRows(base *Base, d *Delta) (int, error) {
 		}
 	}
 	return id, nil
-}
-
-// Entry metadata keys beyond blend's: the coordinator's ParseEntry reads the base
-// model identity from "base_model_id", blend.ReadEntry from "base_model"; the entries
-// written here carry both.
-const entryKeyBaseModelAlt = "base_model"
-
-func entryFile(e *blend.Entry) ([]safetensors.Tensor, map[string]string) {
-	var ts []safetensors.Tensor
-	for _, m := range e.Modules() {
-		l := e.Layers[m]
-		ts = append(ts,
-			safetensors.Tensor{Name: m + ".k", Shape: []int{e.NTok, l.Channels}, F32: l.K},
-			safetensors.Tensor{Name: m + ".v", Shape: []int{e.NTok, l.Channels}, F32: l.V})
-	}
-	md := map[string]string{
-		EntryKeyFormat: EntryFormat, EntryKeyClassNoun: e.ClassNoun, EntryKeyModifier: e.ModifierToken,
-		EntryKeyNTok: strconv.Itoa(e.NTok), EntryKeyBaseModelID: e.BaseModel, entryKeyBaseModelAlt: e.BaseModel,
-		EntryKeyRecipe: e.Recipe, EntryKeyCreated: e.Created.UTC().Format(time.RFC3339),
-	}
-	return ts, md
-}
-
-// WriteEntryFile writes a latexblend.entry/v1 file readable by both blend.ReadEntry
-// and ParseEntry.
-func WriteEntryFile(path string, e *blend.Entry) error {
-	ts, md := entryFile(e)
-	if err := safetensors.WriteFile(path, ts, md); err != nil {
-		return fmt.Errorf("writing entry: %w", err)
-	}
-	return nil
-}
-
-// EncodeEntry returns the entry file's bytes.
-func EncodeEntry(e *blend.Entry) ([]byte, error) {
-	ts, md := entryFile(e)
-	b, err := encodeSafetensors(ts, md)
-	if err != nil {
-		return nil, fmt.Errorf("encoding entry: %w", err)
-	}
-	return b, nil
 }

@@ -51,7 +51,7 @@ func TestGoldenExtract(t *testing.T) {
 			}
 			// The file is accepted by the coordinator's and the sampler's readers.
 			path := filepath.Join(t.TempDir(), "entry.safetensors")
-			if err := WriteEntryFile(path, e); err != nil {
+			if err := blend.WriteEntry(path, e); err != nil {
 				t.Fatal(err)
 			}
 			b, _ := os.ReadFile(path)

@@ -7,19 +7,21 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/latexblend/latexblend/blend"
 	"github.com/latexblend/latexblend/model/safetensors"
 )
 
-// Concept entry metadata (the safetensors "__metadata__" of a latexblend.entry/v1 file).
+// Concept entry metadata (the safetensors "__metadata__" of a latexblend.entry/v1 file);
+// the format itself is blend's.
 const (
-	EntryFormat         = "latexblend.entry/v1"
-	EntryKeyFormat      = "format"
-	EntryKeyClassNoun   = "class_noun"
-	EntryKeyModifier    = "modifier_token"
-	EntryKeyNTok        = "n_tok"
-	EntryKeyBaseModelID = "base_model_id"
-	EntryKeyRecipe      = "recipe"
-	EntryKeyCreated     = "created"
+	EntryFormat         = blend.EntryFormat
+	EntryKeyFormat      = blend.EntryKeyFormat
+	EntryKeyClassNoun   = blend.EntryKeyClassNoun
+	EntryKeyModifier    = blend.EntryKeyModifier
+	EntryKeyNTok        = blend.EntryKeyNTok
+	EntryKeyBaseModelID = blend.EntryKeyBaseModelID
+	EntryKeyRecipe      = blend.EntryKeyRecipe
+	EntryKeyCreated     = blend.EntryKeyCreated
 )
 
 // EntryInfo is what the bank records about a concept entry, read from its header.

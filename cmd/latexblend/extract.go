@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/latexblend/latexblend/blend"
 	"github.com/latexblend/latexblend/trainer"
 )
 
@@ -48,7 +49,7 @@ layers=… n_tok=… class=… token=… seconds=… out=…`,
 			if err != nil {
 				return err
 			}
-			if err := trainer.WriteEntryFile(out, e); err != nil {
+			if err := blend.WriteEntry(out, e); err != nil {
 				return fmt.Errorf("extract: %w", err)
 			}
 			_, err = fmt.Fprintf(cmd.OutOrStdout(), "layers=%d n_tok=%d class=%q token=%s seconds=%.2f out=%s\n",

@@ -1,6 +1,7 @@
 package safetensors
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -12,7 +13,7 @@ import (
 // disk until asked for. Its methods are safe for concurrent use.
 type File struct {
 	path       string
-	f          *os.File
+	f          readerAtCloser
 	header     *Header
 	headerJSON []byte
 	byName     map[string]int
@@ -25,7 +26,12 @@ func Open(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("safetensors: %w", err)
 	}
-	sf, err := open(path, f)
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("safetensors: %w", err)
+	}
+	sf, err := open(path, f, st.Size())
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -33,12 +39,24 @@ func Open(path string) (*File, error) {
 	return sf, nil
 }
 
-func open(path string, f *os.File) (*File, error) {
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("safetensors: %w", err)
-	}
-	size := st.Size()
+// readerAtCloser is where tensor bytes are read from: an open file or a byte slice.
+type readerAtCloser interface {
+	io.ReaderAt
+	io.Closer
+}
+
+type bytesReaderAt struct{ *bytes.Reader }
+
+func (bytesReaderAt) Close() error { return nil }
+
+// OpenBytes validates b as a safetensors file held in memory (an entry fetched from the
+// object store, say); name is used in error messages. Tensors are read from b without
+// copying it first.
+func OpenBytes(name string, b []byte) (*File, error) {
+	return open(name, bytesReaderAt{bytes.NewReader(b)}, int64(len(b)))
+}
+
+func open(path string, f readerAtCloser, size int64) (*File, error) {
 	if size < 8 {
 		return nil, &FormatError{File: path, Reason: fmt.Sprintf("file is %d bytes, shorter than the 8-byte header length", size)}
 	}

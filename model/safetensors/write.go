@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -49,15 +50,7 @@ func WriteFile(path string, tensors []Tensor, metadata map[string]string) (err e
 			os.Remove(tmp.Name())
 		}
 	}()
-	w := bufio.NewWriterSize(tmp, chunkBytes)
-	var prefix [8]byte
-	binary.LittleEndian.PutUint64(prefix[:], uint64(len(header)))
-	w.Write(prefix[:])
-	w.Write(header)
-	for _, t := range sorted {
-		encodeData(w, t)
-	}
-	if err = w.Flush(); err != nil {
+	if err = encode(tmp, header, sorted); err != nil {
 		return fmt.Errorf("safetensors: writing %s: %w", path, err)
 	}
 	// CreateTemp makes the file 0600; give it the mode an ordinary create would have
@@ -76,6 +69,38 @@ func WriteFile(path string, tensors []Tensor, metadata map[string]string) (err e
 	}
 	syncDir(dir)
 	return nil
+}
+
+// Marshal returns the bytes of a safetensors file holding tensors and metadata, laid out
+// exactly as WriteFile writes them; for files that travel over the network rather than
+// to disk.
+func Marshal(tensors []Tensor, metadata map[string]string) ([]byte, error) {
+	sorted, err := checkTensors("<memory>", tensors)
+	if err != nil {
+		return nil, err
+	}
+	header, err := encodeHeader(sorted, metadata)
+	if err != nil {
+		return nil, fmt.Errorf("safetensors: %w", err)
+	}
+	var buf bytes.Buffer
+	if err := encode(&buf, header, sorted); err != nil {
+		return nil, fmt.Errorf("safetensors: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// encode writes the length prefix, the header and every tensor's data to dst.
+func encode(dst io.Writer, header []byte, sorted []Tensor) error {
+	w := bufio.NewWriterSize(dst, chunkBytes)
+	var prefix [8]byte
+	binary.LittleEndian.PutUint64(prefix[:], uint64(len(header)))
+	w.Write(prefix[:])
+	w.Write(header)
+	for _, t := range sorted {
+		encodeData(w, t)
+	}
+	return w.Flush()
 }
 
 // syncDir makes the rename durable; failure only weakens durability, so it is ignored
