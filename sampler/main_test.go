@@ -43,10 +43,10 @@ func randomEntry(t testing.TB, p *sdxl.Pipeline, noun string, seed uint64) *blen
 	return e
 }
 
-// entryBytes is EncodeEntry for tests.
+// entryBytes is blend.EncodeEntry for tests.
 func entryBytes(t testing.TB, e *blend.Entry) []byte {
 	t.Helper()
-	b, err := EncodeEntry(e)
+	b, err := blend.EncodeEntry(e)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,13 +3,9 @@ package sampler
 import (
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 
 	"github.com/latexblend/latexblend/blend"
-	"github.com/latexblend/latexblend/model/safetensors"
 	"github.com/latexblend/latexblend/model/sdxl"
-	"github.com/latexblend/latexblend/trainer"
 )
 
 // SyntheticEntry makes a concept entry for noun on p whose K/V rows are seeded unit
@@ -36,41 +32,4 @@ func SyntheticEntry(p *sdxl.Pipeline, noun string, seed uint64) (*blend.Entry, e
 		e.Layers[m.Path] = l
 	}
 	return e, nil
-}
-
-// EncodeEntry returns the bytes of e's entry file as blend's writer makes it, with the
-// base model identity also under trainer.EntryKeyBaseModelID: blend writes it as
-// "base_model" while the bank's import (trainer.ParseEntry) requires "base_model_id".
-func EncodeEntry(e *blend.Entry) ([]byte, error) {
-	dir, err := os.MkdirTemp("", "latexblend-entry-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, "entry.safetensors")
-	if err := blend.WriteEntry(path, e); err != nil {
-		return nil, err
-	}
-	f, err := safetensors.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	md := f.Metadata()
-	var ts []safetensors.Tensor
-	for _, info := range f.Tensors() {
-		v, shape, err := f.Float32(info.Name)
-		if err != nil {
-			f.Close()
-			return nil, err
-		}
-		ts = append(ts, safetensors.Tensor{Name: info.Name, Shape: shape, F32: v})
-	}
-	f.Close()
-	if md[trainer.EntryKeyBaseModelID] == "" {
-		md[trainer.EntryKeyBaseModelID] = e.BaseModel
-	}
-	if err := safetensors.WriteFile(path, ts, md); err != nil {
-		return nil, err
-	}
-	return os.ReadFile(path)
 }

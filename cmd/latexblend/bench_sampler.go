@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
+	"github.com/latexblend/latexblend/blend"
 	"github.com/latexblend/latexblend/internal/devstack"
 	"github.com/latexblend/latexblend/internal/golden"
 	"github.com/latexblend/latexblend/model/sdxl"
@@ -105,7 +106,7 @@ func benchSampler(ctx context.Context, cmd *cobra.Command, p *sdxl.Pipeline, n i
 		if err != nil {
 			return nil, err
 		}
-		b, err := sampler.EncodeEntry(e)
+		b, err := blend.EncodeEntry(e)
 		if err != nil {
 			return nil, err
 		}
