@@ -17,6 +17,8 @@ type Ceiling struct {
 	Images      int
 	JudgeRecall float64
 	VAERecall   float64
+	// Rows holds, per concept, its renders followed by their VAE reconstructions.
+	Rows [][]image.Image
 }
 
 // MeasureCeiling runs the first n images of every concept's set (size px) through the
@@ -52,6 +54,7 @@ func MeasureCeiling(m *vae.Model, j *judge.Judge, concepts []EvalConcept, n, siz
 		for _, r := range rec {
 			imgs = append(imgs, r)
 		}
+		c.Rows = append(c.Rows, imgs)
 		vs, err := j.Predict(imgs)
 		if err != nil {
 			return c, fmt.Errorf("eval: ceiling of %s: %w", ec.Name, err)

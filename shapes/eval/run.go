@@ -175,6 +175,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		if rep.Ceiling, err = MeasureCeiling(p.VAE, r.j, concepts, shapes.ConceptImages, h); err != nil {
 			return nil, err
 		}
+		if cfg.Out != "" {
+			if _, err := writeGrid(cfg.Out, "ceiling", rep.Ceiling.Rows); err != nil {
+				return nil, err
+			}
+		}
 	}
 	for _, m := range cfg.Methods {
 		mr, err := r.runMethod(ctx, m)
