@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/latexblend/latexblend/internal/goldentest"
 	"github.com/latexblend/latexblend/model/sdxl"
 	"github.com/latexblend/latexblend/model/unet"
 )
@@ -101,13 +102,13 @@ func TestOwnRowsEntryBitwise(t *testing.T) {
 	o := DefaultOptions()
 	o.NoBinding = true
 	if got := run(o, own); !slices.Equal(got, plain) {
-		t.Errorf("own rows without binding changed the output (rel err %.3g)", relErr(got, plain))
+		t.Errorf("own rows without binding changed the output (rel err %.3g)", goldentest.RelErr(got, plain))
 	}
 	if got := run(DefaultOptions(), own); slices.Equal(got, plain) {
 		t.Error("the bind trick had no effect")
 	}
-	if got := run(o, bankEntry(t, "latexblend_bank1", "dog")); relErr(got, plain) < 1e-4 {
-		t.Errorf("a real concept entry barely changed the output (rel err %.3g)", relErr(got, plain))
+	if got := run(o, bankEntry(t, "latexblend_bank1", "dog")); goldentest.RelErr(got, plain) < 1e-4 {
+		t.Errorf("a real concept entry barely changed the output (rel err %.3g)", goldentest.RelErr(got, plain))
 	}
 }
 

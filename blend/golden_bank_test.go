@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/latexblend/latexblend/internal/golden"
+	"github.com/latexblend/latexblend/internal/goldentest"
 	"github.com/latexblend/latexblend/model/clip"
 	"github.com/latexblend/latexblend/model/sdxl"
 )
@@ -21,7 +22,7 @@ func TestGoldenBankExtraction(t *testing.T) {
 	for i, noun := range []string{"dog", "sunglasses"} {
 		name := fmt.Sprintf("latexblend_bank%d", i+1)
 		t.Run(name, func(t *testing.T) {
-			ref := openCase(t, name)
+			ref := goldentest.Case(t, name)
 			enc, err := sdxl.LoadPromptEncoder(dir)
 			if err != nil {
 				t.Fatal(err)
@@ -32,7 +33,7 @@ func TestGoldenBankExtraction(t *testing.T) {
 				t.Fatal(err)
 			}
 			for k, te := range []*clip.TextEncoder{enc.TextEncoder, enc.TextEncoder2} {
-				row, _ := goldenF32(t, ref, fmt.Sprintf("delta.new1_embed_%d", k+1))
+				row, _ := goldentest.F32(t, ref, fmt.Sprintf("delta.new1_embed_%d", k+1))
 				w := te.Model.TokenEmbedding.Weight.Value.Data().([]float32)
 				copy(w[ids[0]*len(row):(ids[0]+1)*len(row)], row)
 			}
@@ -54,8 +55,8 @@ func TestGoldenBankExtraction(t *testing.T) {
 					continue
 				}
 				mod := strings.TrimSuffix(strings.TrimPrefix(n, "delta.unet."), ".to_k.weight")
-				k, s := goldenF32(t, ref, n)
-				v, _ := goldenF32(t, ref, "delta.unet."+mod+".to_v.weight")
+				k, s := goldentest.F32(t, ref, n)
+				v, _ := goldentest.F32(t, ref, "delta.unet."+mod+".to_v.weight")
 				proj[mod] = Projection{Channels: s[0], K: k, V: v}
 			}
 			e, err := ExtractEntry(emb.PromptEmbeds.Data().([]float32), dim, slots[0], proj, Entry{ClassNoun: noun, ModifierToken: "<new1>"})
@@ -69,7 +70,7 @@ func TestGoldenBankExtraction(t *testing.T) {
 			var worst float64
 			for m, l := range want.Layers {
 				got := e.Layers[m]
-				worst = max(worst, relErr(got.K, l.K), relErr(got.V, l.V))
+				worst = max(worst, goldentest.RelErr(got.K, l.K), goldentest.RelErr(got.V, l.V))
 			}
 			t.Logf("worst layer rel err %.3g", worst)
 			if worst > tolSingle {

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/latexblend/latexblend/internal/goldentest"
 	"github.com/latexblend/latexblend/model/sdxl"
 )
 
@@ -14,8 +15,8 @@ import (
 func runGoldenInfer(t *testing.T, name string, opts Options, clusters [][]int) (map[int][]float32, []float32, *Blender) {
 	t.Helper()
 	p := loadTiny(t)
-	ref := openCase(t, name)
-	init, shape := goldenF32(t, ref, "initial_latents")
+	ref := goldentest.Case(t, name)
+	init, shape := goldentest.F32(t, ref, "initial_latents")
 	b, err := New(Setup{
 		UNet: p.UNet, Tokenizer: p.Prompt.Tokenizer, Identity: p.Identity,
 		Prompt: "a dog wearing a sunglasses",
@@ -49,9 +50,9 @@ func runGoldenInfer(t *testing.T, name string, opts Options, clusters [][]int) (
 // TestGoldenCasesDiffer makes sure the golden comparisons can fail: the rectified run
 // differs from the plain one by far more than the tolerance.
 func TestGoldenCasesDiffer(t *testing.T) {
-	plain, _ := goldenF32(t, openCase(t, "latexblend_infer_plain"), "final_latents")
-	rect, _ := goldenF32(t, openCase(t, "latexblend_infer_rectification"), "final_latents")
-	if e := relErr(rect, plain); e < 2*tolPipeline {
+	plain, _ := goldentest.F32(t, goldentest.Case(t, "latexblend_infer_plain"), "final_latents")
+	rect, _ := goldentest.F32(t, goldentest.Case(t, "latexblend_infer_rectification"), "final_latents")
+	if e := goldentest.RelErr(rect, plain); e < 2*tolPipeline {
 		t.Errorf("rectified and plain final latents differ by only %.3g", e)
 	} else {
 		t.Logf("rectified vs plain final latents: %.3g", e)
@@ -66,20 +67,20 @@ func compatOptions() Options {
 
 func checkSteps(t *testing.T, name string, steps map[int][]float32, final []float32, skip map[int]bool) {
 	t.Helper()
-	ref := openCase(t, name)
+	ref := goldentest.Case(t, name)
 	for i := 0; i < 10; i++ {
 		if skip[i] {
 			continue
 		}
-		want, _ := goldenF32(t, ref, fmt.Sprintf("latents_step%d", i))
-		e := relErr(steps[i], want)
+		want, _ := goldentest.F32(t, ref, fmt.Sprintf("latents_step%d", i))
+		e := goldentest.RelErr(steps[i], want)
 		t.Logf("%s latents_step%d: rel err %.3g", name, i, e)
 		if e > tolPipeline {
 			t.Errorf("%s latents_step%d: rel err %.3g > %g", name, i, e, tolPipeline)
 		}
 	}
-	want, _ := goldenF32(t, ref, "final_latents")
-	if e := relErr(final, want); e > tolPipeline {
+	want, _ := goldentest.F32(t, ref, "final_latents")
+	if e := goldentest.RelErr(final, want); e > tolPipeline {
 		t.Errorf("%s final_latents: rel err %.3g > %g", name, e, tolPipeline)
 	}
 }
@@ -97,22 +98,22 @@ func TestGoldenInferGuidance(t *testing.T) {
 	o := compatOptions()
 	o.Guidance, o.GuidanceSteps, o.GuidanceStepsize = true, 3, 1
 	steps, final, b := runGoldenInfer(t, "latexblend_infer_guidance", o, nil)
-	ref := openCase(t, "latexblend_infer_guidance")
+	ref := goldentest.Case(t, "latexblend_infer_guidance")
 	losses := b.GuidanceLosses()
 	if len(losses) != 3 {
 		t.Fatalf("%d guidance losses, want 3", len(losses))
 	}
 	for i, l := range losses {
-		want, _ := goldenF32(t, ref, fmt.Sprintf("guidance.loss_step%d", i))
-		e := relErr([]float32{float32(l)}, want)
+		want, _ := goldentest.F32(t, ref, fmt.Sprintf("guidance.loss_step%d", i))
+		e := goldentest.RelErr([]float32{float32(l)}, want)
 		t.Logf("guidance loss step %d: %.6g (reference %.6g, rel err %.3g)", i, l, want[0], e)
 		if e > tolGrad {
 			t.Errorf("guidance loss step %d: %.6g, reference %.6g", i, l, want[0])
 		}
 	}
 	for i, g := range b.GuidanceGrads() {
-		want, _ := goldenF32(t, ref, fmt.Sprintf("guidance.grad_step%d", i))
-		e := relErr(g, want)
+		want, _ := goldentest.F32(t, ref, fmt.Sprintf("guidance.grad_step%d", i))
+		e := goldentest.RelErr(g, want)
 		t.Logf("guidance grad step %d: rel err %.3g", i, e)
 		if e > tolGrad {
 			t.Errorf("guidance grad step %d: rel err %.3g > %g", i, e, tolGrad)
@@ -127,7 +128,7 @@ func TestGoldenInferGuidance(t *testing.T) {
 // as index 0 (its loop variable is reused), so latents_step0 holds step 1's latents and
 // step 0 is not in the file.
 func TestGoldenInferRectification(t *testing.T) {
-	ref := openCase(t, "latexblend_infer_rectification")
+	ref := goldentest.Case(t, "latexblend_infer_rectification")
 	cl, _, err := ref.Int64("rect.clusters")
 	if err != nil {
 		t.Fatal(err)
@@ -144,14 +145,14 @@ func TestGoldenInferRectification(t *testing.T) {
 		t.Fatal("no rectification state after the run")
 	}
 	for c := 0; c < 3; c++ {
-		want, _ := goldenF32(t, ref, fmt.Sprintf("rect.token_map_%d", c))
-		if e := relErr(rs.tokenMaps[0][c], want); e > 1e-6 {
+		want, _ := goldentest.F32(t, ref, fmt.Sprintf("rect.token_map_%d", c))
+		if e := goldentest.RelErr(rs.tokenMaps[0][c], want); e > 1e-6 {
 			t.Errorf("token map %d: rel err %.3g", c, e)
 		}
 	}
-	want0, _ := goldenF32(t, ref, "latents_step0")
-	t.Logf("latents_step0 vs our step 1: rel err %.3g", relErr(steps[1], want0))
-	if e := relErr(steps[1], want0); e > tolPipeline {
+	want0, _ := goldentest.F32(t, ref, "latents_step0")
+	t.Logf("latents_step0 vs our step 1: rel err %.3g", goldentest.RelErr(steps[1], want0))
+	if e := goldentest.RelErr(steps[1], want0); e > tolPipeline {
 		t.Errorf("save step latents (reference latents_step0): rel err %.3g", e)
 	}
 	checkSteps(t, "latexblend_infer_rectification", steps, final, map[int]bool{0: true, 1: true})

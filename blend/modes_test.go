@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/latexblend/latexblend/internal/goldentest"
 	"github.com/latexblend/latexblend/model/sdxl"
 )
 
@@ -51,7 +52,7 @@ func TestFixedModesNonSquare(t *testing.T) {
 	if len(segs) < 2 {
 		t.Errorf("the clustering found %d segments", len(segs))
 	}
-	if e := relErr(both, replace); e < 1e-4 {
+	if e := goldentest.RelErr(both, replace); e < 1e-4 {
 		t.Errorf("guidance + rectification changed the latents by only %.3g", e)
 	}
 	if md := b.Metadata(); md["objective"] != "fixed" || md["blend_mode"] != "replace+guidance+rectification" {

@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/latexblend/latexblend/internal/goldentest"
 )
 
 // samePartition reports the fraction of node pairs on which two labelings agree about
@@ -114,8 +116,8 @@ func TestSubspaceIterationMatchesExact(t *testing.T) {
 // and our labels must score a k-means objective on the embedding no worse than
 // sklearn's (sklearn's labels under our embedding test the embedding itself).
 func TestSpectralGolden(t *testing.T) {
-	ref := openCase(t, "latexblend_infer_rectification")
-	aff32, shape := goldenF32(t, ref, "rect.affinity")
+	ref := goldentest.Case(t, "latexblend_infer_rectification")
+	aff32, shape := goldentest.F32(t, ref, "rect.affinity")
 	cl, _, err := ref.Int64("rect.clusters")
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/latexblend/latexblend/internal/goldentest"
 	"github.com/latexblend/latexblend/model/sdxl"
 	pb "github.com/latexblend/latexblend/proto/latexblend/v1"
 )
@@ -98,7 +99,7 @@ func TestBatchedLatentsEqualAlone(t *testing.T) {
 				}
 				want := aloneLatents(t, p, r.plan)
 				got := r.latents.Data().([]float32)
-				if d := relErr(got, want); d > 1e-5 {
+				if d := goldentest.RelErr(got, want); d > 1e-5 {
 					t.Errorf("request %d (%q): batched latents differ from the request alone by %.3g relative (limit 1e-5)", i, r.plan.req.Prompt, d)
 				} else {
 					t.Logf("request %d: relative difference %.3g", i, d)
@@ -122,7 +123,7 @@ func TestConceptsChangeLatents(t *testing.T) {
 	if a.err != nil || b.err != nil {
 		t.Fatal(a.err, b.err)
 	}
-	if d := relErr(a.latents.Data().([]float32), b.latents.Data().([]float32)); d < 1e-3 {
+	if d := goldentest.RelErr(a.latents.Data().([]float32), b.latents.Data().([]float32)); d < 1e-3 {
 		t.Fatalf("a concept changed the latents by only %.3g relative", d)
 	}
 }

@@ -1,7 +1,6 @@
 package sampler
 
 import (
-	"math"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -51,20 +50,4 @@ func entryBytes(t testing.TB, e *blend.Entry) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-// relErr is max|got−want| / max|want|.
-func relErr(got, want []float32) float64 {
-	if len(got) != len(want) {
-		return math.Inf(1)
-	}
-	var d, m float64
-	for i := range got {
-		d = math.Max(d, math.Abs(float64(got[i])-float64(want[i])))
-		m = math.Max(m, math.Abs(float64(want[i])))
-	}
-	if m == 0 {
-		return d
-	}
-	return d / m
 }

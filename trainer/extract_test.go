@@ -8,11 +8,12 @@ import (
 	"time"
 
 	"github.com/latexblend/latexblend/blend"
+	"github.com/latexblend/latexblend/internal/goldentest"
 )
 
 // goldenDelta is the stand-in fine-tuned delta of a latexblend_bank case.
 func goldenDelta(t *testing.T, name, noun string) *Delta {
-	f := goldenCase(t, name)
+	f := goldentest.Case(t, name)
 	d := &Delta{ModifierToken: "<new1>", ClassNoun: noun, Weights: map[string][]float32{}, Shapes: map[string][]int{}}
 	for _, n := range f.Names() {
 		if p, ok := strings.CutPrefix(n, "delta.unet."); ok {
@@ -28,7 +29,7 @@ func goldenDelta(t *testing.T, name, noun string) *Delta {
 func TestGoldenExtract(t *testing.T) {
 	for _, tc := range []struct{ name, noun string }{{"latexblend_bank1", "dog"}, {"latexblend_bank2", "sunglasses"}} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := goldenCase(t, tc.name)
+			f := goldentest.Case(t, tc.name)
 			base, err := LoadBase(tinyModelDir(t), false)
 			if err != nil {
 				t.Fatal(err)
@@ -46,8 +47,8 @@ func TestGoldenExtract(t *testing.T) {
 				t.Fatalf("n_tok %d, %d layers", e.NTok, len(e.Layers))
 			}
 			for mod, l := range e.Layers {
-				checkClose(t, mod+".k", l.K, goldenF32(t, f, mod+".processor.k"), 1e-4)
-				checkClose(t, mod+".v", l.V, goldenF32(t, f, mod+".processor.v"), 1e-4)
+				goldentest.CheckClose(t, mod+".k", l.K, goldenF32(t, f, mod+".processor.k"), 1e-4)
+				goldentest.CheckClose(t, mod+".v", l.V, goldenF32(t, f, mod+".processor.v"), 1e-4)
 			}
 			// The file is accepted by the coordinator's and the sampler's readers.
 			path := filepath.Join(t.TempDir(), "entry.safetensors")

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/latexblend/latexblend/internal/goldentest"
 )
 
 // goldenRecipe is the recipe of the golden training cases (one instance + one prior
@@ -19,7 +21,7 @@ func goldenRecipe(flow bool) Recipe {
 // goldenStepData builds the step of cases/train_*: the reference's latents, noise,
 // timesteps and instance mask, prompts "photo of <new1> dog" / "dog" / "a photo of a dog".
 func goldenStepData(t *testing.T, name string) *StepData {
-	f := goldenCase(t, name)
+	f := goldentest.Case(t, name)
 	var ts []float64
 	for _, v := range goldenI64(t, f, "timesteps") {
 		ts = append(ts, float64(v))
@@ -40,7 +42,7 @@ func TestGoldenTrainStep(t *testing.T) {
 		flow bool
 	}{{"train_customdiffusion", false}, {"train_latexblend", true}} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := goldenCase(t, tc.name)
+			f := goldentest.Case(t, tc.name)
 			base, err := LoadBase(tinyModelDir(t), false)
 			if err != nil {
 				t.Fatal(err)
@@ -71,25 +73,25 @@ func TestGoldenTrainStep(t *testing.T) {
 				row, _ := tr.tr.encoders[i].TokenRow(49408)
 				init, _ := tr.tr.encoders[i].TokenRow(42170)
 				// The reference saved the row after its AdamW step (lr 1e-5).
-				checkClose(t, ref, row, goldenF32(t, f, ref), 1e-3)
-				checkClose(t, ref+" = ktn row", row, init, 0)
+				goldentest.CheckClose(t, ref, row, goldenF32(t, f, ref), 1e-3)
+				goldentest.CheckClose(t, ref+" = ktn row", row, init, 0)
 			}
 			noisy, err := base.Noise.AddNoise(d.Latents, d.Noise, 4*32*32, d.Timesteps)
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkClose(t, "noisy_model_input", noisy, goldenF32(t, f, "noisy_model_input"), 1e-6)
+			goldentest.CheckClose(t, "noisy_model_input", noisy, goldenF32(t, f, "noisy_model_input"), 1e-6)
 
 			sr, outs, err := tr.forward(d)
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkClose(t, "model_pred", outs[outPred], goldenF32(t, f, "model_pred"), 1e-4)
+			goldentest.CheckClose(t, "model_pred", outs[outPred], goldenF32(t, f, "model_pred"), 1e-4)
 			for _, l := range []struct {
 				name string
 				got  float64
 			}{{"loss", sr.Loss}, {"instance_loss", sr.InstanceLoss}, {"prior_loss", sr.PriorLoss}} {
-				checkClose(t, l.name, []float32{float32(l.got)}, goldenF32(t, f, l.name), 1e-4)
+				goldentest.CheckClose(t, l.name, []float32{float32(l.got)}, goldenF32(t, f, l.name), 1e-4)
 			}
 			checked := 0
 			for _, name := range f.Names() {
@@ -118,7 +120,7 @@ func TestGoldenTrainStep(t *testing.T) {
 					}
 					got = p.Grad.Data().([]float32)
 				}
-				checkClose(t, name, got, goldenF32(t, f, name), 1e-3)
+				goldentest.CheckClose(t, name, got, goldenF32(t, f, name), 1e-3)
 				checked++
 			}
 			want := 24 + 2 // 12 attn2 layers in the tiny UNet
@@ -136,7 +138,7 @@ func TestGoldenTrainStep(t *testing.T) {
 			norm := clipGradNorm(tr.tr.gradBuffers(), 0)
 			ref := goldenF32(t, f, "clip_total_grad_norm")
 			if tc.flow {
-				checkClose(t, "clip_total_grad_norm", []float32{float32(norm)}, ref, 1e-3)
+				goldentest.CheckClose(t, "clip_total_grad_norm", []float32{float32(norm)}, ref, 1e-3)
 			} else {
 				var kv float64
 				for _, p := range tr.tr.kv {
@@ -144,7 +146,7 @@ func TestGoldenTrainStep(t *testing.T) {
 						kv += float64(g) * float64(g)
 					}
 				}
-				checkClose(t, "clip_total_grad_norm (kv counted twice)", []float32{float32(math.Sqrt(norm*norm + kv))}, ref, 1e-3)
+				goldentest.CheckClose(t, "clip_total_grad_norm (kv counted twice)", []float32{float32(math.Sqrt(norm*norm + kv))}, ref, 1e-3)
 			}
 
 			// One AdamW step on the reference's raw gradients: the optimizer is tested on
@@ -160,7 +162,7 @@ func TestGoldenTrainStep(t *testing.T) {
 			// One AdamW step on the raw gradients (lr 1e-5, as the golden step).
 			const param = "down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k.weight"
 			w := base.UNet.Params().Get(param).Value.Data().([]float32)
-			checkClose(t, "adamw.param_before", w, goldenF32(t, f, "adamw.param_before."+param), 0)
+			goldentest.CheckClose(t, "adamw.param_before", w, goldenF32(t, f, "adamw.param_before."+param), 0)
 			before := slices.Clone(w)
 			rows := []int{49408, 42170, 1929}
 			dim := tr.tr.tables[0].Value.Shape()[1]
@@ -169,7 +171,7 @@ func TestGoldenTrainStep(t *testing.T) {
 			for _, r := range rows {
 				rowsBefore = append(rowsBefore, table[r*dim:(r+1)*dim]...)
 			}
-			checkClose(t, "adamw.emb1_rows_before", rowsBefore, goldenF32(t, f, "adamw.emb1_rows_before"), 0)
+			goldentest.CheckClose(t, "adamw.emb1_rows_before", rowsBefore, goldenF32(t, f, "adamw.emb1_rows_before"), 0)
 			if err := tr.applyUpdate(); err != nil {
 				t.Fatal(err)
 			}

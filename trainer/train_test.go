@@ -10,6 +10,7 @@ import (
 
 	"github.com/latexblend/latexblend/allreduce"
 	"github.com/latexblend/latexblend/devcluster"
+	"github.com/latexblend/latexblend/internal/goldentest"
 )
 
 // testRecipe is a fast recipe for the tiny model: 32 px (16×16 latents).
@@ -62,7 +63,7 @@ func weights(t *Trainer) [][]float32 {
 func maxRelDiff(a, b [][]float32) float64 {
 	var worst float64
 	for i := range a {
-		worst = max(worst, relErr(a[i], b[i]))
+		worst = max(worst, goldentest.RelErr(a[i], b[i]))
 	}
 	return worst
 }
@@ -132,7 +133,7 @@ func TestResumeIsExact(t *testing.T) {
 	a, b := weights(straight), weights(resumed)
 	for i := range a {
 		if !slices.Equal(a[i], b[i]) {
-			t.Fatalf("slot %s differs after 3 + resume + 3 steps vs 6 straight (rel %.3g)", straight.slotNames()[i], relErr(b[i], a[i]))
+			t.Fatalf("slot %s differs after 3 + resume + 3 steps vs 6 straight (rel %.3g)", straight.slotNames()[i], goldentest.RelErr(b[i], a[i]))
 		}
 	}
 	for i := range straight.tr.tables {
@@ -241,7 +242,7 @@ func TestDataParallelMatchesBigBatch(t *testing.T) {
 		if losses[0] != losses[1] {
 			t.Errorf("step %d: ranks report losses %v and %v", s, losses[0], losses[1])
 		}
-		if d := relErr([]float32{float32(losses[0])}, []float32{float32(sr.Loss)}); d > 1e-5 {
+		if d := goldentest.RelErr([]float32{float32(losses[0])}, []float32{float32(sr.Loss)}); d > 1e-5 {
 			t.Errorf("step %d: 2-rank loss %v, batch-2 loss %v", s, losses[0], sr.Loss)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/latexblend/latexblend/internal/golden"
+	"github.com/latexblend/latexblend/internal/goldentest"
 	"github.com/latexblend/latexblend/model/diffusers"
 	"github.com/latexblend/latexblend/model/safetensors"
 	"github.com/latexblend/latexblend/model/sdxl"
@@ -84,7 +85,7 @@ func TestGenerateCommandGolden(t *testing.T) {
 	if !slices.Equal(shape, wantShape) {
 		t.Fatalf("--out-latents shape %v, want %v", shape, wantShape)
 	}
-	if e := relErrF32(got, want); e > 5e-4 {
+	if e := goldentest.RelErr(got, want); e > 5e-4 {
 		t.Errorf("--out-latents: rel err %.3g > 5e-4", e)
 	}
 
@@ -130,15 +131,6 @@ func TestGenerateCommandGolden(t *testing.T) {
 	if !strings.HasPrefix(params, "a photo of a dog\nSteps: 5, Sampler: euler, CFG scale: 5, Seed: 0, Size: 64x64, Model hash: "+identity[:12]) {
 		t.Errorf("parameters text %q", params)
 	}
-}
-
-func relErrF32(got, want []float32) float64 {
-	var diff, ref float64
-	for i := range want {
-		diff = math.Max(diff, math.Abs(float64(got[i])-float64(want[i])))
-		ref = math.Max(ref, math.Abs(float64(want[i])))
-	}
-	return diff / ref
 }
 
 // TestGenerateCommandSeeds: a seeded run is reproducible byte for byte (the metadata

@@ -9,64 +9,8 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/latexblend/latexblend/internal/golden"
-	"github.com/latexblend/latexblend/model/safetensors"
+	"github.com/latexblend/latexblend/internal/goldentest"
 )
-
-// goldenForwardTol is golden/README.md's tolerance for single forwards, relative to the
-// reference tensor's largest magnitude.
-const goldenForwardTol = 1e-4
-
-// goldenTensors opens a golden cases/*.safetensors file.
-func goldenTensors(t *testing.T, name string) *safetensors.File {
-	t.Helper()
-	f, err := safetensors.Open(golden.Path(t, "cases", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return f
-}
-
-func goldenF32(t *testing.T, f *safetensors.File, name string) ([]float32, []int) {
-	t.Helper()
-	v, shape, err := f.Float32(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v, shape
-}
-
-// goldenIDs reads an int64 [B, L] id tensor as rows.
-func goldenIDs(t *testing.T, f *safetensors.File, name string) [][]int {
-	t.Helper()
-	v, shape, err := f.Int64(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(shape) != 2 {
-		t.Fatalf("%s: shape %v, want [B, L]", name, shape)
-	}
-	rows := make([][]int, shape[0])
-	for i := range rows {
-		for _, id := range v[i*shape[1] : (i+1)*shape[1]] {
-			rows[i] = append(rows[i], int(id))
-		}
-	}
-	return rows
-}
-
-// relErr is max|got-want| / max|want|, golden/README.md's comparison.
-func relErr(got, want []float32) float64 {
-	var diff, ref float64
-	for i := range want {
-		diff = math.Max(diff, math.Abs(float64(got[i])-float64(want[i])))
-		ref = math.Max(ref, math.Abs(float64(want[i])))
-	}
-	if ref == 0 {
-		return diff
-	}
-	return diff / ref
-}
 
 // checkClose compares a tensor with a golden tensor (shape and values).
 func checkClose(t *testing.T, what string, got *tensor.Dense, want []float32, wantShape []int) {
@@ -79,8 +23,8 @@ func checkClose(t *testing.T, what string, got *tensor.Dense, want []float32, wa
 		t.Errorf("%s: shape %v, reference %v", what, got.Shape(), wantShape)
 		return
 	}
-	if e := relErr(got.Data().([]float32), want); e > goldenForwardTol || math.IsNaN(e) {
-		t.Errorf("%s: max|go-ref| = %.3g of max|ref|, tolerance %g", what, e, goldenForwardTol)
+	if e := goldentest.RelErr(got.Data().([]float32), want); e > goldentest.TolForward || math.IsNaN(e) {
+		t.Errorf("%s: max|go-ref| = %.3g of max|ref|, tolerance %g", what, e, goldentest.TolForward)
 	} else {
 		t.Logf("%s: max|go-ref|/max|ref| = %.2g", what, e)
 	}
@@ -110,7 +54,7 @@ func rowOf(t *testing.T, x *tensor.Dense, i int) *tensor.Dense {
 // of the 5 layers), the final-normed state, encoder 1's pooler output and encoder 2's
 // text_embeds.
 func TestGoldenTextEncoders(t *testing.T) {
-	ref := goldenTensors(t, "text.safetensors")
+	ref := goldentest.Case(t, "text.safetensors")
 	for _, tc := range []struct {
 		enc, component, ids, pooled string
 	}{
@@ -119,7 +63,7 @@ func TestGoldenTextEncoders(t *testing.T) {
 	} {
 		t.Run(tc.component, func(t *testing.T) {
 			e := loadGoldenEncoder(t, tc.component)
-			ids := goldenIDs(t, ref, tc.ids)[:1]
+			ids := goldentest.IDRows(t, ref, tc.ids)[:1]
 			out, err := e.Encode(ids)
 			if err != nil {
 				t.Fatal(err)
@@ -129,16 +73,16 @@ func TestGoldenTextEncoders(t *testing.T) {
 			}
 			for i, h := range out.HiddenStates {
 				name := fmt.Sprintf("%s_hidden_states_%d", tc.enc, i)
-				want, shape := goldenF32(t, ref, name)
+				want, shape := goldentest.F32(t, ref, name)
 				checkClose(t, name, h, want, shape)
 			}
-			want, shape := goldenF32(t, ref, tc.enc+"_last_hidden_state")
+			want, shape := goldentest.F32(t, ref, tc.enc+"_last_hidden_state")
 			checkClose(t, tc.enc+"_last_hidden_state", out.LastHiddenState, want, shape)
 			pooled := out.Pooled
 			if e.Model.HasProjection() {
 				pooled = out.TextEmbeds
 			}
-			want, shape = goldenF32(t, ref, tc.pooled)
+			want, shape = goldentest.F32(t, ref, tc.pooled)
 			checkClose(t, tc.pooled, pooled, want, shape)
 			if out.PooledPositions[0] != 6 {
 				t.Errorf("pooled at position %d, want 6 (the EOS of \"a photo of a dog\")", out.PooledPositions[0])

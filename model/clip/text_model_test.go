@@ -10,6 +10,7 @@ import (
 
 	"gorgonia.org/tensor"
 
+	"github.com/latexblend/latexblend/internal/goldentest"
 	"github.com/latexblend/latexblend/model/diffusers"
 	"github.com/latexblend/latexblend/model/safetensors"
 	"github.com/latexblend/latexblend/nn"
@@ -314,8 +315,8 @@ func TestEncodeCausalAndBatched(t *testing.T) {
 		if k > 0 && slices.Equal(rowA[3*d:], rowB[3*d:]) {
 			t.Errorf("hidden state %d: positions 3.. ignore their own token", k)
 		}
-		if got := alone.HiddenStates[k].Data().([]float32); relErr(got, rowB) > 1e-6 {
-			t.Errorf("hidden state %d: row encoded alone differs from the batch by %g", k, relErr(got, rowB))
+		if got := alone.HiddenStates[k].Data().([]float32); goldentest.RelErr(got, rowB) > 1e-6 {
+			t.Errorf("hidden state %d: row encoded alone differs from the batch by %g", k, goldentest.RelErr(got, rowB))
 		}
 	}
 }

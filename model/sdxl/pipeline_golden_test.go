@@ -4,6 +4,8 @@ import (
 	"context"
 	"slices"
 	"testing"
+
+	"github.com/latexblend/latexblend/internal/goldentest"
 )
 
 // TestPipelineGolden runs golden cases/pipeline: StableDiffusionXLPipeline on tiny-sdxl,
@@ -14,7 +16,7 @@ import (
 func TestPipelineGolden(t *testing.T) {
 	p := loadTinyPipeline(t)
 	ref := openPipelineGolden(t)
-	init, initShape := goldenF32(t, ref, "initial_latents")
+	init, initShape := goldentest.F32(t, ref, "initial_latents")
 	var steps [][]float32
 	var stepT []float64
 	res, err := p.Generate(context.Background(), Request{
@@ -28,12 +30,12 @@ func TestPipelineGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantT, _ := goldenF32(t, ref, "timesteps")
+	wantT, _ := goldentest.F32(t, ref, "timesteps")
 	if len(res.Timesteps) != len(wantT) {
 		t.Fatalf("timesteps %v, want %v", res.Timesteps, wantT)
 	}
 	for i, w := range wantT {
-		tw, _ := goldenF32(t, ref, "t_step"+string(rune('0'+i)))
+		tw, _ := goldentest.F32(t, ref, "t_step"+string(rune('0'+i)))
 		if res.Timesteps[i] != float64(w) || stepT[i] != float64(tw[0]) {
 			t.Errorf("step %d: timestep %v (hook %v), want %v", i, res.Timesteps[i], stepT[i], w)
 		}
@@ -43,18 +45,18 @@ func TestPipelineGolden(t *testing.T) {
 	}
 	for i, got := range steps {
 		name := "latents_step" + string(rune('0'+i))
-		want, _ := goldenF32(t, ref, name)
-		e := maxRelErr(got, want)
+		want, _ := goldentest.F32(t, ref, name)
+		e := goldentest.RelErr(got, want)
 		t.Logf("%s: rel err %.3g", name, e)
 		if e > goldenPipelineTol {
 			t.Errorf("%s: rel err %.3g > %g", name, e, goldenPipelineTol)
 		}
 	}
-	want, wantShape := goldenF32(t, ref, "latents_out")
+	want, wantShape := goldentest.F32(t, ref, "latents_out")
 	if !slices.Equal([]int(res.Latents.Shape()), wantShape) {
 		t.Fatalf("final latents %v, want %v", res.Latents.Shape(), wantShape)
 	}
-	if e := maxRelErr(f32Data(t, res.Latents), want); e > goldenPipelineTol {
+	if e := goldentest.RelErr(f32Data(t, res.Latents), want); e > goldenPipelineTol {
 		t.Errorf("latents_out: rel err %.3g > %g", e, goldenPipelineTol)
 	} else {
 		t.Logf("latents_out: rel err %.3g", e)
@@ -63,11 +65,11 @@ func TestPipelineGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantImg, wantImgShape := goldenF32(t, ref, "image_np")
+	wantImg, wantImgShape := goldentest.F32(t, ref, "image_np")
 	if len(img) != len(wantImg) || !slices.Equal(wantImgShape, []int{1, 64, 64, 3}) {
 		t.Fatalf("image has %d values, want %v", len(img), wantImgShape)
 	}
-	if e := maxRelErr(img, wantImg); e > goldenPipelineTol {
+	if e := goldentest.RelErr(img, wantImg); e > goldenPipelineTol {
 		t.Errorf("image_np: rel err %.3g > %g", e, goldenPipelineTol)
 	} else {
 		t.Logf("image_np: rel err %.3g", e)

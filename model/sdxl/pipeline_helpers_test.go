@@ -1,7 +1,6 @@
 package sdxl
 
 import (
-	"math"
 	"sync"
 	"testing"
 
@@ -41,28 +40,6 @@ func openPipelineGolden(t *testing.T) *safetensors.File {
 	}
 	t.Cleanup(func() { f.Close() })
 	return f
-}
-
-func goldenF32(t *testing.T, f *safetensors.File, name string) ([]float32, []int) {
-	t.Helper()
-	v, s, err := f.Float32(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v, s
-}
-
-// maxRelErr is max|got-want| / max|want|.
-func maxRelErr(got, want []float32) float64 {
-	var diff, ref float64
-	for i := range want {
-		diff = math.Max(diff, math.Abs(float64(got[i])-float64(want[i])))
-		ref = math.Max(ref, math.Abs(float64(want[i])))
-	}
-	if ref == 0 {
-		return diff
-	}
-	return diff / ref
 }
 
 func f32Data(t *testing.T, x *tensor.Dense) []float32 {

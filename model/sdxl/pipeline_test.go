@@ -10,6 +10,7 @@ import (
 
 	"gorgonia.org/tensor"
 
+	"github.com/latexblend/latexblend/internal/goldentest"
 	"github.com/latexblend/latexblend/model/unet"
 )
 
@@ -80,7 +81,7 @@ func TestGenerateBatchRowsAreSeeds(t *testing.T) {
 		t.Fatalf("batch latents %v", s)
 	}
 	row1 := f32Data(t, batch.Latents)[4*16*16:]
-	if e := maxRelErr(row1, f32Data(t, single.Latents)); e > 1e-5 {
+	if e := goldentest.RelErr(row1, f32Data(t, single.Latents)); e > 1e-5 {
 		t.Errorf("batch row 1 differs from the seed-6 image by %.3g relative", e)
 	}
 }
@@ -207,7 +208,7 @@ func TestGenerateHooks(t *testing.T) {
 	}
 	// The probabilities come from the unfused attention path, which may round
 	// differently from the fused kernel; nothing else may change.
-	if e := maxRelErr(f32Data(t, res.Latents), f32Data(t, plain.Latents)); e > 1e-5 {
+	if e := goldentest.RelErr(f32Data(t, res.Latents), f32Data(t, plain.Latents)); e > 1e-5 {
 		t.Errorf("reading probabilities or re-supplying the same latents changed the result by %.3g", e)
 	}
 	shifted := quickRequest(11)
@@ -218,7 +219,7 @@ func TestGenerateHooks(t *testing.T) {
 		}
 		return denseF32(x, s.Latents.Shape()...), nil
 	}
-	if moved := generate(t, p, shifted); maxRelErr(f32Data(t, moved.Latents), f32Data(t, plain.Latents)) < 1e-2 {
+	if moved := generate(t, p, shifted); goldentest.RelErr(f32Data(t, moved.Latents), f32Data(t, plain.Latents)) < 1e-2 {
 		t.Error("latents returned by BeforeStep were not used")
 	}
 	bad := quickRequest(11)

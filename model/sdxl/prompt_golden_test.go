@@ -8,6 +8,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/latexblend/latexblend/internal/golden"
+	"github.com/latexblend/latexblend/internal/goldentest"
 	"github.com/latexblend/latexblend/model/clip"
 	"github.com/latexblend/latexblend/model/safetensors"
 	"github.com/latexblend/latexblend/nn"
@@ -17,16 +18,6 @@ import (
 // reference tensor's largest magnitude.
 const goldenForwardTol = 1e-4
 
-func openGolden(t *testing.T, name string) *safetensors.File {
-	t.Helper()
-	f, err := safetensors.Open(golden.Path(t, "cases", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return f
-}
-
 func loadTinyPromptEncoder(t *testing.T) *PromptEncoder {
 	t.Helper()
 	p, err := LoadPromptEncoder(golden.Path(t, "tiny-sdxl"))
@@ -35,34 +26,6 @@ func loadTinyPromptEncoder(t *testing.T) *PromptEncoder {
 	}
 	t.Cleanup(func() { p.Close() })
 	return p
-}
-
-func goldenIDRows(t *testing.T, f *safetensors.File, name string) [][]int {
-	t.Helper()
-	v, shape, err := f.Int64(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows := make([][]int, shape[0])
-	for i := range rows {
-		for _, id := range v[i*shape[1] : (i+1)*shape[1]] {
-			rows[i] = append(rows[i], int(id))
-		}
-	}
-	return rows
-}
-
-// relErr is max|got-want| / max|want|, golden/README.md's comparison.
-func relErr(got, want []float32) float64 {
-	var diff, ref float64
-	for i := range want {
-		diff = math.Max(diff, math.Abs(float64(got[i])-float64(want[i])))
-		ref = math.Max(ref, math.Abs(float64(want[i])))
-	}
-	if ref == 0 {
-		return diff
-	}
-	return diff / ref
 }
 
 // checkGolden compares got with the golden tensor name of f, shape and values.
@@ -76,7 +39,7 @@ func checkGolden(t *testing.T, f *safetensors.File, name string, got *tensor.Den
 		t.Errorf("%s: got %v, reference shape %v", name, got, shape)
 		return
 	}
-	if e := relErr(got.Data().([]float32), want); e > goldenForwardTol || math.IsNaN(e) {
+	if e := goldentest.RelErr(got.Data().([]float32), want); e > goldenForwardTol || math.IsNaN(e) {
 		t.Errorf("%s: max|go-ref| = %.3g of max|ref|, tolerance %g", name, e, goldenForwardTol)
 	} else {
 		t.Logf("%s: max|go-ref|/max|ref| = %.2g", name, e)
@@ -87,7 +50,7 @@ func checkGolden(t *testing.T, f *safetensors.File, name string, got *tensor.Den
 // (the last one empty) with guidance and no negative prompt on tiny-sdxl, whose
 // model_index.json sets force_zeros_for_empty_prompt.
 func TestGoldenEncodePrompt(t *testing.T) {
-	ref := openGolden(t, "text.safetensors")
+	ref := goldentest.Case(t, "text.safetensors")
 	p := loadTinyPromptEncoder(t)
 	if !p.ForceZerosForEmptyPrompt {
 		t.Fatal("tiny-sdxl sets force_zeros_for_empty_prompt, read false")
@@ -103,7 +66,7 @@ func TestGoldenEncodePrompt(t *testing.T) {
 		name string
 		got  [][]int
 	}{{"input_ids_1", out.IDs}, {"input_ids_2", out.IDs2}} {
-		if want := goldenIDRows(t, ref, c.name); !slices.EqualFunc(c.got, want, slices.Equal) {
+		if want := goldentest.IDRows(t, ref, c.name); !slices.EqualFunc(c.got, want, slices.Equal) {
 			t.Errorf("%s: %v, reference %v", c.name, c.got, want)
 		}
 	}
@@ -128,7 +91,7 @@ func TestGoldenEncodePrompt(t *testing.T) {
 // tokenizers and initialised from "ktn" (42170), the pooled embedding of
 // "photo of <new1> dog" is taken at the <new1> position, not at EOS.
 func TestGoldenAddedTokenPooling(t *testing.T) {
-	ref := openGolden(t, "train_customdiffusion.safetensors")
+	ref := goldentest.Case(t, "train_customdiffusion.safetensors")
 	p := loadTinyPromptEncoder(t)
 	ids, err := p.AddTokens([]string{"<new1>"}, []string{"ktn"})
 	if err != nil {
@@ -163,10 +126,10 @@ func TestGoldenAddedTokenPooling(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := goldenIDRows(t, ref, "input_ids_1"); !slices.EqualFunc(out.IDs, want, slices.Equal) {
+	if want := goldentest.IDRows(t, ref, "input_ids_1"); !slices.EqualFunc(out.IDs, want, slices.Equal) {
 		t.Fatalf("input_ids_1: %v, reference %v", out.IDs, want)
 	}
-	if want := goldenIDRows(t, ref, "input_ids_2"); !slices.EqualFunc(out.IDs2, want, slices.Equal) {
+	if want := goldentest.IDRows(t, ref, "input_ids_2"); !slices.EqualFunc(out.IDs2, want, slices.Equal) {
 		t.Fatalf("input_ids_2: %v, reference %v", out.IDs2, want)
 	}
 	checkGolden(t, ref, "prompt_embeds", out.PromptEmbeds)
@@ -185,7 +148,7 @@ func TestGoldenAddedTokenPooling(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e := relErr(atEOS, want[:len(atEOS)]); e < 100*goldenForwardTol {
+	if e := goldentest.RelErr(atEOS, want[:len(atEOS)]); e < 100*goldenForwardTol {
 		t.Errorf("EOS pooling is within %.2g of the reference: the test cannot tell the positions apart", e)
 	}
 }
@@ -211,9 +174,9 @@ func project(t *testing.T, p *PromptEncoder, last *tensor.Dense, pos int) []floa
 // TestGoldenPromptForward checks the in-graph conditioning (PromptForward, encoder 1
 // stopped at its penultimate layer) against golden cases/text.
 func TestGoldenPromptForward(t *testing.T) {
-	ref := openGolden(t, "text.safetensors")
+	ref := goldentest.Case(t, "text.safetensors")
 	p := loadTinyPromptEncoder(t)
-	ids1, ids2 := goldenIDRows(t, ref, "input_ids_1"), goldenIDRows(t, ref, "input_ids_2")
+	ids1, ids2 := goldentest.IDRows(t, ref, "input_ids_1"), goldentest.IDRows(t, ref, "input_ids_2")
 	idt1, err := clip.IDsTensor(tensor.Float32, ids1)
 	if err != nil {
 		t.Fatal(err)
