@@ -200,4 +200,4 @@ func TestCommittedModel(t *testing.T) {
 }
 
 // committedIdentity is diffusers.Identity of the committed shapes/model.
-const committedIdentity = "abeea9f48db387e6a4204627399c3b31f55dfcc2763e4a31d3f851040e7c833c"
+const committedIdentity = "a9f359cf16d94ca4a85b786f493daafd2ff203357ca8b54d9c44ac5ebc97cb2e"

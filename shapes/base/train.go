@@ -40,8 +40,8 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Seed:     1,
-		VAESteps: 120, VAEBatch: 4, VAELR: 2e-3, KLWeight: 1e-3,
-		UNetSteps: 500, UNetBatch: 8, UNetLR: 1e-3,
+		VAESteps: 150, VAEBatch: 4, VAELR: 2e-3, KLWeight: 1e-5,
+		UNetSteps: 1000, UNetBatch: 8, UNetLR: 1e-3,
 		PoolSize: 1000, CaptionDropout: 0.1,
 		LogEvery: 10,
 	}
