@@ -3,7 +3,9 @@ package allreduce
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
+	"sync"
 	"testing"
 	"time"
 
@@ -266,4 +268,39 @@ func TestNewerGenerationDataFailsRank(t *testing.T) {
 	}()
 	errs, took := allReduce(t.Context(), rings, Sum, [][][]float32{{make([]float32, 8)}, nil})
 	requireAllFailed(t, errs, took, []int{0}, 10*time.Second, ErrGenerationChanged)
+}
+
+// TestPeerLeavingAfterItsLastOperation: ranks that finish the last operation of a job
+// close at once, as trainers do, while their neighbours may still be finishing theirs.
+// That must not fail the neighbours' operation (the leaver sent and acknowledged all it
+// owed); only a later operation fails with ErrPeerLost.
+func TestPeerLeavingAfterItsLastOperation(t *testing.T) {
+	const n = 3
+	env := newEnv(t, n, devcluster.Config{})
+	for trial := range 8 {
+		rings := env.join(t, Config{Job: fmt.Sprintf("finish%d", trial), Generation: 1, Timeout: time.Minute}, nil)
+		in := randomInputs(rand.New(rand.NewPCG(uint64(trial), 9)), n, []int{200_000})
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for r := range n {
+			wg.Go(func() {
+				errs[r] = rings[r].AllReduce(t.Context(), Sum, in[r]...)
+				if r == n-1 {
+					rings[r].Close()
+				}
+			})
+		}
+		wg.Wait()
+		for r, err := range errs {
+			if err != nil {
+				t.Fatalf("trial %d: rank %d failed its last operation after a finished peer left: %v", trial, r, err)
+			}
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		err := rings[0].AllReduce(ctx, Sum, in[0]...)
+		cancel()
+		if !isKind(err, ErrPeerLost) {
+			t.Fatalf("trial %d: the operation after the peer left returned %v, want ErrPeerLost", trial, err)
+		}
+	}
 }

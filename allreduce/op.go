@@ -20,7 +20,7 @@ func (r *Ring) AllReduce(ctx context.Context, op Op, bufs ...[]float32) error {
 	}
 	r.opMu.Lock()
 	defer r.opMu.Unlock()
-	if f := r.broken(); f != nil {
+	if f := r.brokenBeforeOp(); f != nil {
 		return f
 	}
 	if r.cfg.Size == 1 {
@@ -32,6 +32,7 @@ func (r *Ring) AllReduce(ctx context.Context, op Op, bufs ...[]float32) error {
 		return err
 	}
 	r.seq++
+	r.completed.Store(r.seq)
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -26,17 +27,24 @@ type Ring struct {
 	pieceElems int // elements per piece on the wire
 	credits    int // pieces a rank may have unacknowledged at its successor
 
-	opMu    sync.Mutex // held by AllReduce and by Close's teardown
-	seq     uint64     // next operation number; guarded by opMu
-	stash   []message  // early pieces of operation seq, guarded by opMu
-	sendBuf []byte     // encode scratch, guarded by opMu
+	opMu sync.Mutex // held by AllReduce and by Close's teardown
+	seq  uint64     // next operation number; guarded by opMu
+	// completed mirrors seq for readers that cannot take opMu (Close's leave notice and
+	// the control handler): the number of operations this rank has finished.
+	completed atomic.Uint64
+	stash     []message // early pieces of operation seq, guarded by opMu
+	sendBuf   []byte    // encode scratch, guarded by opMu
 
 	mu      sync.Mutex
 	queue   []message // data and acks not yet looked at by AllReduce
 	seen    []bool    // ranks whose hello arrived
 	joined  bool
 	failure *OpError // sticky: once set, the ring is broken
-	wake    chan struct{}
+	// leftAfter is the failure a peer's leave causes when the peer had already finished
+	// the operation this rank was in: that operation still completes (the peer sent and
+	// acknowledged everything it owed), and the next one fails with it.
+	leftAfter *OpError
+	wake      chan struct{}
 
 	subs      []subscription
 	closeOnce sync.Once
@@ -202,7 +210,19 @@ func (r *Ring) onControl(_ string, data []byte) {
 			}
 		}
 	case "leave":
-		r.fail(&OpError{Kind: ErrPeerLost, Peer: c.Rank, Detail: fmt.Sprintf("rank %d left the ring", c.Rank)})
+		e := &OpError{Kind: ErrPeerLost, Peer: c.Rank, Detail: fmt.Sprintf("rank %d left the ring", c.Rank)}
+		if c.Seq > r.completed.Load() {
+			// The peer finished the operation in progress here before leaving, as the
+			// ranks of a finished training job do; only later operations are affected.
+			e.Rank, e.Generation = r.cfg.Rank, r.cfg.Generation
+			r.mu.Lock()
+			if r.leftAfter == nil {
+				r.leftAfter = e
+			}
+			r.mu.Unlock()
+			return
+		}
+		r.fail(e)
 	case "abort":
 		r.fail(&OpError{Kind: remoteKind(c.Reason), Peer: c.Rank, Seq: c.Seq,
 			Detail: fmt.Sprintf("rank %d aborted: %s", c.Rank, c.Detail)})
@@ -257,6 +277,18 @@ func (r *Ring) broken() *OpError {
 	return r.failure
 }
 
+// brokenBeforeOp is broken for the start of an operation: a peer that left after
+// finishing the previous operation breaks the ring now.
+func (r *Ring) brokenBeforeOp() *OpError {
+	r.mu.Lock()
+	if r.failure == nil && r.leftAfter != nil {
+		r.failure = r.leftAfter
+	}
+	f := r.failure
+	r.mu.Unlock()
+	return f
+}
+
 // take hands the queued messages to the operation loop.
 func (r *Ring) take() []message {
 	r.mu.Lock()
@@ -281,7 +313,7 @@ func (r *Ring) Close() error {
 	var err error
 	r.closeOnce.Do(func() {
 		r.fail(&OpError{Kind: ErrClosed, Peer: -1, Detail: "Close called"})
-		if e := r.sendControl(control{Kind: "leave"}); e != nil && !errors.Is(e, nats.ErrConnectionClosed) {
+		if e := r.sendControl(control{Kind: "leave", Seq: r.completed.Load()}); e != nil && !errors.Is(e, nats.ErrConnectionClosed) {
 			err = fmt.Errorf("allreduce: announce leave: %w", e)
 		}
 		r.opMu.Lock()
