@@ -87,7 +87,11 @@ func newTrainerCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			t, err := trainer.NewService(trainer.ServiceConfig{Node: f.serviceConfig(service.RoleTrainer, log, false), NATSURL: f.nats, ModelDir: f.model})
+			cfg := trainer.ServiceConfig{Node: f.serviceConfig(service.RoleTrainer, log, false), NATSURL: f.nats, ModelDir: f.model}
+			if f.model != "" {
+				cfg.Runner = trainer.NewCDRunner(f.model) // the Custom Diffusion runner, as in the dev cluster
+			}
+			t, err := trainer.NewService(cfg)
 			if err != nil {
 				return err
 			}
