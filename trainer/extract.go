@@ -147,7 +147,11 @@ func installTokenRows(base *Base, d *Delta) (int, error) {
 	}
 	if !known {
 		// The init row is overwritten below; any vocabulary entry serves.
-		ids, err := p.AddTokens([]string{d.ModifierToken}, []string{DefaultInitToken})
+		init, err := initTokenEntry(p.Tokenizer, p.Tokenizer2, DefaultInitToken)
+		if err != nil {
+			return 0, err
+		}
+		ids, err := p.AddTokens([]string{d.ModifierToken}, []string{init})
 		if err != nil {
 			return 0, err
 		}

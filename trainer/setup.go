@@ -47,10 +47,9 @@ func frozenName(name string) string {
 // copies the pretrained projections. It returns the modifier id.
 func prepare(base *Base, r Recipe) (*trainables, int, error) {
 	p := base.Prompt
-	for _, tok := range []*clip.Tokenizer{p.Tokenizer, p.Tokenizer2} {
-		if ids := tok.LookupTokens(r.InitToken); len(ids) != 1 || ids[0] == tok.Unknown() {
-			return nil, 0, fmt.Errorf("init token %q is not a vocabulary entry of the tokenizer in %s", r.InitToken, tok.Dir())
-		}
+	initEntry, err := initTokenEntry(p.Tokenizer, p.Tokenizer2, r.InitToken)
+	if err != nil {
+		return nil, 0, err
 	}
 	var modifier int
 	if id, ok := p.Tokenizer.ID(r.ModifierToken); ok {
@@ -61,7 +60,7 @@ func prepare(base *Base, r Recipe) (*trainables, int, error) {
 		}
 		modifier = id
 	} else {
-		ids, err := p.AddTokens([]string{r.ModifierToken}, []string{r.InitToken})
+		ids, err := p.AddTokens([]string{r.ModifierToken}, []string{initEntry})
 		if err != nil {
 			return nil, 0, fmt.Errorf("adding modifier token: %w", err)
 		}
@@ -122,4 +121,23 @@ func (tr *trainables) gradBuffers() [][]float32 {
 		}
 	}
 	return out
+}
+
+// initTokenEntry returns the vocabulary entry both tokenizers hold for the init word:
+// the word itself, as CLIP's vocabulary has "ktn" (the reference's
+// tokenizer.encode([word]) lookup), or else its word-final form "word</w>", which is how
+// vocabularies built from whole words (the shapes world's) store it.
+func initTokenEntry(tok1, tok2 *clip.Tokenizer, word string) (string, error) {
+	for _, entry := range []string{word, word + "</w>"} {
+		ok := true
+		for _, tok := range []*clip.Tokenizer{tok1, tok2} {
+			if ids := tok.LookupTokens(entry); len(ids) != 1 || ids[0] == tok.Unknown() {
+				ok = false
+			}
+		}
+		if ok {
+			return entry, nil
+		}
+	}
+	return "", fmt.Errorf("init token %q (or %q) is not a vocabulary entry of the tokenizers in %s and %s", word, word+"</w>", tok1.Dir(), tok2.Dir())
 }
