@@ -10,6 +10,8 @@ import (
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/latexblend/latexblend/nn"
 )
 
 // The two graph ops LatexBlend needs beyond unet.Edits: the blending-guidance loss of
@@ -101,31 +103,6 @@ func applyOp(sig string, out tensor.Shape, do func([]*tensor.Dense) (*tensor.Den
 	return n, nil
 }
 
-func floats(t *tensor.Dense) []float64 {
-	switch d := t.Data().(type) {
-	case []float32:
-		out := make([]float64, len(d))
-		for i, v := range d {
-			out[i] = float64(v)
-		}
-		return out
-	case []float64:
-		return append([]float64(nil), d...)
-	}
-	return nil
-}
-
-func denseLike(dt tensor.Dtype, v []float64, shape ...int) *tensor.Dense {
-	if dt == tensor.Float32 {
-		w := make([]float32, len(v))
-		for i, x := range v {
-			w[i] = float32(x)
-		}
-		return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(w))
-	}
-	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(append([]float64(nil), v...)))
-}
-
 func epsOf(dt tensor.Dtype) float64 {
 	if dt == tensor.Float32 {
 		return float64(math.Nextafter32(1, 2) - 1)
@@ -160,28 +137,28 @@ func guidanceLoss(probs *G.Node, h, w int, spec LossSpec) (*G.Node, error) {
 	}
 	shape := s.Clone()
 	do := func(in []*tensor.Dense) (*tensor.Dense, error) {
-		a := headMean(floats(in[0]), rows, n, l)
+		a := headMean(nn.Float64s(in[0]), rows, n, l)
 		loss, _, err := layerLoss(a, h, w, l, spec, epsOf(in[0].Dtype()), false)
 		if err != nil {
 			return nil, err
 		}
-		return denseLike(in[0].Dtype(), []float64{loss}, 1), nil
+		return nn.DenseFromFloat64(in[0].Dtype(), []float64{loss}, 1), nil
 	}
 	grad := func(in G.Nodes, _, dy *G.Node) (G.Nodes, error) {
 		gdo := func(in []*tensor.Dense) (*tensor.Dense, error) {
-			a := headMean(floats(in[0]), rows, n, l)
+			a := headMean(nn.Float64s(in[0]), rows, n, l)
 			_, ga, err := layerLoss(a, h, w, l, spec, epsOf(in[0].Dtype()), true)
 			if err != nil {
 				return nil, err
 			}
-			scale := floats(in[1])[0] / float64(rows)
+			scale := nn.Float64s(in[1])[0] / float64(rows)
 			g := make([]float64, rows*n*l)
 			for r := 0; r < rows; r++ {
 				for i, v := range ga {
 					g[r*n*l+i] = v * scale
 				}
 			}
-			return denseLike(in[0].Dtype(), g, shape...), nil
+			return nn.DenseFromFloat64(in[0].Dtype(), g, shape...), nil
 		}
 		gn, err := applyOp("GuidanceLossGrad", shape, gdo, nil, nil, in[0], dy)
 		if err != nil {
@@ -278,7 +255,7 @@ func headMeanRows(probs *G.Node, rows []int) (*G.Node, error) {
 		for i := range acc {
 			acc[i] /= float64(heads)
 		}
-		return denseLike(in[0].Dtype(), acc, out...), nil
+		return nn.DenseFromFloat64(in[0].Dtype(), acc, out...), nil
 	}
 	return applyOp("HeadMeanRows", out, do, nil, nil, probs)
 }

@@ -129,7 +129,7 @@ func (e *Edits) Inputs(call Inputs) (map[string]*tensor.Dense, error) {
 		for j, i := range src {
 			w[j*l+i] = 1
 		}
-		out[scoreMapInput] = denseOf64(dt, w, l, l)
+		out[scoreMapInput] = nn.DenseFromFloat64(dt, w, l, l)
 	}
 	for _, module := range sortedNames(e.Rectify) {
 		r := e.Rectify[module]
@@ -163,7 +163,7 @@ func kvInputs(r KVRows, t *tensor.Dense, bs, l int, dt tensor.Dtype) (*tensor.De
 		return nil, nil, fmt.Errorf("values have shape %v, want [%d, C] or [%d, %d, C]", s, np, len(r.Rows), np)
 	}
 	c := s[len(s)-1]
-	vals := toFloat64(t)
+	vals := nn.Float64s(t)
 	keep := make([]float64, bs*l*c)
 	for i := range keep {
 		keep[i] = 1
@@ -188,32 +188,7 @@ func kvInputs(r KVRows, t *tensor.Dense, bs, l int, dt tensor.Dtype) (*tensor.De
 			}
 		}
 	}
-	return denseOf64(dt, keep, bs, l, c), denseOf64(dt, neu, bs, l, c), nil
-}
-
-func toFloat64(t *tensor.Dense) []float64 {
-	switch d := t.Data().(type) {
-	case []float32:
-		out := make([]float64, len(d))
-		for i, v := range d {
-			out[i] = float64(v)
-		}
-		return out
-	case []float64:
-		return append([]float64(nil), d...)
-	}
-	return nil
-}
-
-func denseOf64(dt tensor.Dtype, v []float64, shape ...int) *tensor.Dense {
-	if dt == tensor.Float32 {
-		w := make([]float32, len(v))
-		for i, x := range v {
-			w[i] = float32(x)
-		}
-		return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(w))
-	}
-	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(v))
+	return nn.DenseFromFloat64(dt, keep, bs, l, c), nn.DenseFromFloat64(dt, neu, bs, l, c), nil
 }
 
 // Hooks builds the edits into the graph.

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"gorgonia.org/tensor"
+
+	"github.com/latexblend/latexblend/nn"
 )
 
 const microAttn2 = "down_blocks.1.attentions.0.transformer_blocks.0.attn2"
@@ -84,7 +86,7 @@ func pick(x *tensor.Dense, rows, pos []int) *tensor.Dense {
 			out = append(out, d[(r*l+p)*c:(r*l+p+1)*c]...)
 		}
 	}
-	return denseOf64(x.Dtype(), out, len(rows), len(pos), c)
+	return nn.DenseFromFloat64(x.Dtype(), out, len(rows), len(pos), c)
 }
 
 func keysOf[V any](m map[string]V) []string { return sortedNames(m) }
@@ -153,11 +155,11 @@ func TestScoreEdits(t *testing.T) {
 		rowConst[i] = float64(i/5) * 0.37
 		varying[i] = float64(i%5) * 0.8
 	}
-	same := run(t, m, in, &Edits{ScoreBias: map[string]*tensor.Dense{mi.Path: denseOf64(tensor.Float32, rowConst, shape...)}})
+	same := run(t, m, in, &Edits{ScoreBias: map[string]*tensor.Dense{mi.Path: nn.DenseFromFloat64(tensor.Float32, rowConst, shape...)}})
 	if d := maxRel(same.Sample, plain.Sample); d > 1e-5 {
 		t.Errorf("a per-row constant score bias changed the output by %.3g", d)
 	}
-	diff := run(t, m, in, &Edits{ScoreBias: map[string]*tensor.Dense{mi.Path: denseOf64(tensor.Float32, varying, shape...)}})
+	diff := run(t, m, in, &Edits{ScoreBias: map[string]*tensor.Dense{mi.Path: nn.DenseFromFloat64(tensor.Float32, varying, shape...)}})
 	if d := maxRel(diff.Sample, plain.Sample); d < 1e-4 {
 		t.Errorf("a key-dependent score bias changed the output by only %.3g", d)
 	}

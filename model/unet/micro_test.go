@@ -7,6 +7,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/latexblend/latexblend/model/safetensors"
+	"github.com/latexblend/latexblend/nn"
 )
 
 // micro builds the microConfig UNet with random weights of the given dtype.
@@ -44,7 +45,7 @@ func randDense(rng *rand.Rand, dt tensor.Dtype, std float64, shape ...int) *tens
 func microInputs(dt tensor.Dtype, seed int64) Inputs {
 	rng := rand.New(rand.NewSource(seed))
 	ids := []float64{64, 48, 0, 0, 64, 64, 32, 16}
-	tid := denseOf64(dt, ids[:4], 2, 2)
+	tid := nn.DenseFromFloat64(dt, ids[:4], 2, 2)
 	return Inputs{
 		Sample:     randDense(rng, dt, 1, 2, 4, 8, 8),
 		Timesteps:  []float64{700, 300},
@@ -54,7 +55,7 @@ func microInputs(dt tensor.Dtype, seed int64) Inputs {
 	}
 }
 
-func flat(t *tensor.Dense) []float64 { return toFloat64(t) }
+func flat(t *tensor.Dense) []float64 { return nn.Float64s(t) }
 
 func maxRel(got, want *tensor.Dense) float64 {
 	g, w := flat(got), flat(want)

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"gorgonia.org/tensor"
+
+	"github.com/latexblend/latexblend/nn"
 )
 
 // rectInputs returns Boost/Suppress coefficients for microAttn2 (2 heads, 4×4 queries,
@@ -21,7 +23,7 @@ func rectInputs(dt tensor.Dtype, seed int64) Rectification {
 			sup[i] = 0.3 + rng.Float64()
 		}
 	}
-	return Rectification{Boost: denseOf64(dt, boost, 2, 2, 16, 5), Suppress: denseOf64(dt, sup, 2, 2, 16, 5)}
+	return Rectification{Boost: nn.DenseFromFloat64(dt, boost, 2, 2, 16, 5), Suppress: nn.DenseFromFloat64(dt, sup, 2, 2, 16, 5)}
 }
 
 // TestRectifyMatchesReference: the rectified probabilities equal softmax of the

@@ -24,7 +24,7 @@ func SelectionMatrix(dt tensor.Dtype, rows, tokens, srcRows, srcTokens int, copi
 		}
 		w[(c.DstRow*tokens+c.DstPos)*n+c.SrcRow*srcTokens+c.SrcPos] = 1
 	}
-	return denseOf64(dt, w, rows*tokens, n), nil
+	return nn.DenseFromFloat64(dt, w, rows*tokens, n), nil
 }
 
 // TokenMix returns out [rows, L, C] whose token rows are combinations of the token
