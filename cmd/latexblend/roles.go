@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 
 	"github.com/spf13/cobra"
 
@@ -23,9 +24,21 @@ type lifecycle interface {
 	Node() *service.Node
 }
 
-// runRole starts svc, prints a ready line, and blocks until the command's context ends
-// (Ctrl-C or SIGTERM), then shuts the service down cleanly.
-func runRole(cmd *cobra.Command, svc lifecycle) error {
+// runRole resolves the node flags, builds the role's service with a logger at the
+// requested level, starts it, prints a ready line, and blocks until the command's context
+// ends (Ctrl-C or SIGTERM), then shuts the service down cleanly.
+func runRole(cmd *cobra.Command, f *nodeFlags, build func(log *slog.Logger) (lifecycle, error)) error {
+	if err := f.resolve(); err != nil {
+		return err
+	}
+	log, err := newLogger(f.logLevel)
+	if err != nil {
+		return err
+	}
+	svc, err := build(log)
+	if err != nil {
+		return err
+	}
 	ctx := cmd.Context()
 	if err := svc.Start(ctx); err != nil {
 		return err
@@ -55,18 +68,9 @@ func newCoordinatorCmd() *cobra.Command {
 		Short: "Run a coordinator replica (jobs, leader election, scheduling, concept registry)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := f.resolve(); err != nil {
-				return err
-			}
-			log, err := newLogger(f.logLevel)
-			if err != nil {
-				return err
-			}
-			c, err := coordinator.New(coordinator.Config{Node: f.serviceConfig(service.RoleCoordinator, log, true), NATSURL: f.nats})
-			if err != nil {
-				return err
-			}
-			return runRole(cmd, c)
+			return runRole(cmd, &f, func(log *slog.Logger) (lifecycle, error) {
+				return coordinator.New(coordinator.Config{Node: f.serviceConfig(service.RoleCoordinator, log, true), NATSURL: f.nats})
+			})
 		},
 	}
 	f.register(cmd, true)
@@ -80,22 +84,13 @@ func newTrainerCmd() *cobra.Command {
 		Short: "Run a trainer node that executes the concept-onboarding jobs assigned to it",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := f.resolve(); err != nil {
-				return err
-			}
-			log, err := newLogger(f.logLevel)
-			if err != nil {
-				return err
-			}
-			cfg := trainer.ServiceConfig{Node: f.serviceConfig(service.RoleTrainer, log, false), NATSURL: f.nats, ModelDir: f.model}
-			if f.model != "" {
-				cfg.Runner = trainer.NewCDRunner(f.model) // the Custom Diffusion runner, as in the dev cluster
-			}
-			t, err := trainer.NewService(cfg)
-			if err != nil {
-				return err
-			}
-			return runRole(cmd, t)
+			return runRole(cmd, &f, func(log *slog.Logger) (lifecycle, error) {
+				cfg := trainer.ServiceConfig{Node: f.serviceConfig(service.RoleTrainer, log, false), NATSURL: f.nats, ModelDir: f.model}
+				if f.model != "" {
+					cfg.Runner = trainer.NewCDRunner(f.model) // the Custom Diffusion runner, as in the dev cluster
+				}
+				return trainer.NewService(cfg)
+			})
 		},
 	}
 	f.register(cmd, false)
@@ -120,25 +115,16 @@ in its etcd member record and its cached concepts under /latexblend/sampler-stat
 which ` + "`latexblend generate --cluster`" + ` uses to route requests.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := f.resolve(); err != nil {
-				return err
-			}
-			log, err := newLogger(f.logLevel)
-			if err != nil {
-				return err
-			}
-			if f.model == "" {
-				return fmt.Errorf("sampler: --model DIR is required (the base model to serve)")
-			}
-			cfg.Node, cfg.NATSURL, cfg.ModelDir = f.serviceConfig(service.RoleSampler, log, true), f.nats, f.model
-			if cfg.MaxWait == 0 {
-				cfg.MaxWait = -1 // --max-wait 0 means no waiting
-			}
-			s, err := sampler.NewService(cfg)
-			if err != nil {
-				return err
-			}
-			return runRole(cmd, s)
+			return runRole(cmd, &f, func(log *slog.Logger) (lifecycle, error) {
+				if f.model == "" {
+					return nil, fmt.Errorf("sampler: --model DIR is required (the base model to serve)")
+				}
+				cfg.Node, cfg.NATSURL, cfg.ModelDir = f.serviceConfig(service.RoleSampler, log, true), f.nats, f.model
+				if cfg.MaxWait == 0 {
+					cfg.MaxWait = -1 // --max-wait 0 means no waiting
+				}
+				return sampler.NewService(cfg)
+			})
 		},
 	}
 	f.register(cmd, true)
