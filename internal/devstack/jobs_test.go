@@ -25,29 +25,11 @@ func TestJobWithoutRunnerFailsClearly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	t.Cleanup(func() { st.Close() }) // after the clients coordinatorClient registers
 	if len(st.Coordinators) != 2 {
 		t.Fatalf("%d coordinators, want 2", len(st.Coordinators))
 	}
-	conn, err := service.Dial(st.Coordinator.Addr(), service.ClientConfig{Token: st.Token})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	nc, err := nats.Connect(st.Cluster.NATSURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	datasets, err := coordinator.OpenDatasets(ctx, js)
-	if err != nil {
-		t.Fatal(err)
-	}
-	api := pb.NewCoordinatorClient(conn)
+	api, datasets := coordinatorClient(ctx, t, st)
 	png := []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82")
 	job, err := coordinator.Submit(ctx, api, datasets, &pb.ConceptJobSpec{ConceptName: "nodog", ClassNoun: "dog", Steps: 5},
 		[]coordinator.ImageFile{{Name: "one.png", Data: png}}, nil)
@@ -76,4 +58,29 @@ func TestJobWithoutRunnerFailsClearly(t *testing.T) {
 	if err != nil || cs.PendingJobs != 0 || cs.RunningJobs != 0 {
 		t.Errorf("ClusterStatus after the failure = %v, %v", cs, err)
 	}
+}
+
+// coordinatorClient connects to the stack's coordinator and to its `datasets` object
+// store, as the CLI does to submit a job; both connections close when the test ends.
+func coordinatorClient(ctx context.Context, t *testing.T, st *devstack.Stack) (pb.CoordinatorClient, jetstream.ObjectStore) {
+	t.Helper()
+	conn, err := service.Dial(st.Coordinator.Addr(), service.ClientConfig{Token: st.Token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	nc, err := nats.Connect(st.Cluster.NATSURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	datasets, err := coordinator.OpenDatasets(ctx, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pb.NewCoordinatorClient(conn), datasets
 }

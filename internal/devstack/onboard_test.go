@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/latexblend/latexblend/coordinator"
@@ -32,27 +30,9 @@ func TestOnboardAndGenerateOnTinyModel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	t.Cleanup(func() { st.Close() }) // after the clients coordinatorClient registers
 
-	conn, err := service.Dial(st.Coordinator.Addr(), service.ClientConfig{Token: st.Token})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	api := pb.NewCoordinatorClient(conn)
-	nc, err := nats.Connect(st.Cluster.NATSURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	datasets, err := coordinator.OpenDatasets(ctx, js)
-	if err != nil {
-		t.Fatal(err)
-	}
+	api, datasets := coordinatorClient(ctx, t, st)
 	samples, err := shapes.ConceptSet("checker-star", 4, 64)
 	if err != nil {
 		t.Fatal(err)
