@@ -6,21 +6,14 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/latexblend/latexblend/coordinator"
 	"github.com/latexblend/latexblend/devcluster"
+	"github.com/latexblend/latexblend/internal/leakcheck"
 	pb "github.com/latexblend/latexblend/proto/latexblend/v1"
 	"github.com/latexblend/latexblend/service"
 )
 
-// TestMain checks for leaked goroutines. One is tolerated: nats.go v1.55.0's
-// jetstream.resetPendingAcksOnReconnect blocks forever on a nil channel when the
-// connection is closed while an object Put is publishing, which is exactly what the
-// crash tests do to a trainer (Service.Crash drops its NATS connection mid-checkpoint).
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/nats-io/nats.go/jetstream.(*jetStream).resetPendingAcksOnReconnect"))
-}
+func TestMain(m *testing.M) { leakcheck.VerifyTestMain(m) }
 
 func waitFor(t *testing.T, within time.Duration, cond func() error) {
 	t.Helper()

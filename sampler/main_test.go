@@ -5,14 +5,13 @@ import (
 	"sync"
 	"testing"
 
-	"go.uber.org/goleak"
-
 	"github.com/latexblend/latexblend/blend"
 	"github.com/latexblend/latexblend/internal/golden"
+	"github.com/latexblend/latexblend/internal/leakcheck"
 	"github.com/latexblend/latexblend/model/sdxl"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leakcheck.VerifyTestMain(m) }
 
 var (
 	tinyOnce sync.Once

@@ -3,14 +3,13 @@ package trainer
 import (
 	"testing"
 
-	"go.uber.org/goleak"
-
 	"github.com/latexblend/latexblend/internal/golden"
 	"github.com/latexblend/latexblend/internal/goldentest"
+	"github.com/latexblend/latexblend/internal/leakcheck"
 	"github.com/latexblend/latexblend/model/safetensors"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leakcheck.VerifyTestMain(m) }
 
 func goldenF32(t *testing.T, f *safetensors.File, name string) []float32 {
 	t.Helper()

@@ -9,12 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/latexblend/latexblend/devcluster"
+	"github.com/latexblend/latexblend/internal/leakcheck"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leakcheck.VerifyTestMain(m) }
 
 // syncBuffer is a bytes.Buffer safe for one writer goroutine and a polling reader.
 type syncBuffer struct {

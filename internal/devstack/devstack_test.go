@@ -5,18 +5,18 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
 	"github.com/latexblend/latexblend/internal/devstack"
 	"github.com/latexblend/latexblend/internal/golden"
+	"github.com/latexblend/latexblend/internal/leakcheck"
 	pb "github.com/latexblend/latexblend/proto/latexblend/v1"
 	"github.com/latexblend/latexblend/service"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leakcheck.VerifyTestMain(m) }
 
 // TestStackBootsEveryRole boots the devcluster with one coordinator, two trainers and two
 // samplers (on the tiny reference model when ../shared/golden is present) and checks that
