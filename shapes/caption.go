@@ -25,6 +25,22 @@ func Describe(o Object) string {
 	return article(adj) + " " + adj + " " + o.Class.String()
 }
 
+// Plain objects are named without their colour ("a star") with probability
+// bareNum/bareDen, so a bare class noun, as in the evaluation's and LatexBlend's prompts,
+// means a plain object of any colour. Textured objects are always named by their texture.
+const (
+	bareNum = 1
+	bareDen = 4
+)
+
+// describeFor is Describe, or the bare "a star" for a plain object when r says so.
+func describeFor(o Object, r *Rand) string {
+	if o.Texture == Plain && r.Chance(bareNum, bareDen) {
+		return article(o.Class.String()) + " " + o.Class.String()
+	}
+	return Describe(o)
+}
+
 // article is "an" before a vowel, as in "an orange star".
 func article(word string) string {
 	if word != "" && strings.ContainsRune("aeiou", rune(word[0])) {
@@ -59,13 +75,13 @@ func Caption(s Scene, r *Rand) string {
 	case 0:
 		body = "an empty background"
 	case 1:
-		body = Describe(objs[0])
+		body = describeFor(objs[0], r)
 	case 2:
 		body = pairCaption(objs[0], objs[1], r)
 	default:
 		parts := make([]string, len(objs))
 		for i, o := range objs {
-			parts[i] = Describe(o)
+			parts[i] = describeFor(o, r)
 		}
 		body = strings.Join(parts[:len(parts)-1], ", ") + " and " + parts[len(parts)-1]
 	}
@@ -74,7 +90,7 @@ func Caption(s Scene, r *Rand) string {
 
 // pairCaption describes two objects, a left of b.
 func pairCaption(a, b Object, r *Rand) string {
-	da, db := Describe(a), Describe(b)
+	da, db := describeFor(a, r), describeFor(b, r)
 	dx, dy := b.X-a.X, b.Y-a.Y
 	apart := a.R + b.R
 	choice := r.Intn(3)

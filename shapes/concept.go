@@ -22,6 +22,17 @@ var Concepts = []Concept{
 	{"striped-triangle", Triangle, Stripes, "a triangle with teal and white diagonal stripes"},
 }
 
+// IsConcept reports whether texture t on class c is one of the world's concepts, which
+// the base data never shows.
+func IsConcept(c Class, t Texture) bool {
+	for _, k := range Concepts {
+		if k.Class == c && k.Texture == t {
+			return true
+		}
+	}
+	return false
+}
+
 // ConceptNames lists the concept names in order.
 func ConceptNames() []string {
 	out := make([]string, len(Concepts))

@@ -23,7 +23,8 @@ const (
 )
 
 // Dataset returns the first n items of the base dataset with the given seed: one to three
-// plain objects per image with captions, rendered at size×size. Items are rendered in
+// objects per image (plain, or a third of them textured, never as a concept) with
+// captions, rendered at size×size. Items are rendered in
 // parallel; the result does not depend on the number of CPUs.
 func Dataset(seed uint64, n, size int) ([]Sample, error) {
 	return build(n, size, func(i int) (Scene, string) {

@@ -125,13 +125,29 @@ func objectCount(r *Rand) int {
 	}
 }
 
-// BaseScene is the scene of base-dataset item drawn from r: one to three plain objects of
-// different classes and random colours.
+// Base objects wear a pattern texture with probability baseTextureNum/baseTextureDen.
+const (
+	baseTextureNum = 1
+	baseTextureDen = 3
+)
+
+// BaseScene is the scene of base-dataset item drawn from r: one to three objects of
+// different classes, each in a random plain colour or, a third of the time, in one of the
+// pattern textures, so that the base model knows patterns as Stable Diffusion knows
+// materials. A texture is never put on the class of the concept that wears it (IsConcept):
+// a checkered star, a rainbow ring, a dotted square and a striped triangle stay unseen
+// until they are onboarded.
 func BaseScene(r *Rand) Scene {
 	n := objectCount(r)
 	specs := make([]objectSpec, n)
+	textures := PatternTextures()
 	for i, c := range distinctClasses(r, n) {
 		specs[i] = objectSpec{class: c, color: r.Intn(len(Colors))}
+		if r.Chance(baseTextureNum, baseTextureDen) {
+			if t := textures[r.Intn(len(textures))]; !IsConcept(c, t) {
+				specs[i].texture = t
+			}
+		}
 	}
 	lo, hi := sizeRange(n)
 	objs := placeObjects(r, specs, lo, hi)

@@ -5,8 +5,8 @@ import (
 	"image/color"
 )
 
-// Texture is a surface pattern. The base data only has Plain objects; the other
-// textures appear only in concept sets (and in the judge's training renders).
+// Texture is a surface pattern. A third of the base data's objects wear one, never on
+// the class of the concept that has it (IsConcept); concept sets show those pairs.
 type Texture int
 
 // The textures of the world. Each is a high-contrast pattern whose period is a fixed

@@ -37,7 +37,7 @@ func newShapesRenderCmd() *cobra.Command {
 		Use:   "render --out DIR [--set base|concepts|reg] [--n N] [--seed S] [--size 64]",
 		Short: "Write a deterministic set of images as NAME.png + NAME.txt (caption) and scenes.jsonl",
 		Long: "Render a shapes-world set into DIR. --set base (default) writes N captioned scenes of one to three\n" +
-			"plain objects drawn from --seed; --set concepts writes DIR/<concept>/ for every concept (N images each,\n" +
+			"objects (plain or textured, never as a concept) drawn from --seed; --set concepts writes DIR/<concept>/ for every concept (N images each,\n" +
 			"default 8; the concept streams are fixed); --set reg writes DIR/<class>/ regularisation images of every\n" +
 			"bare class. The same flags give byte-identical images on every machine. --grid FILE also writes a\n" +
 			"contact sheet of (up to 64 of) the images.",
