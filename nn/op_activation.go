@@ -7,47 +7,69 @@ import (
 	G "gorgonia.org/gorgonia"
 )
 
-// activation is an elementwise nonlinearity with its derivative.
+// activation is an elementwise nonlinearity with its derivative, written against a
+// mathFuncs so that float32 kernels use the fast float32-accurate exp and erf and
+// float64 kernels (finite-difference checks) the exact ones.
 type activation struct {
 	name string
-	f    func(x float64) float64
-	df   func(x float64) float64
+	f    func(m mathFuncs, x float64) float64
+	df   func(m mathFuncs, x float64) float64
 }
+
+// mathFuncs are the transcendental functions an activation uses.
+type mathFuncs struct{ exp, erf func(float64) float64 }
+
+var (
+	exactMath = mathFuncs{exp: math.Exp, erf: math.Erf}
+	fastMath  = mathFuncs{exp: expf, erf: erff}
+)
+
+// mathFor returns the functions for element type T.
+func mathFor[T float]() mathFuncs {
+	var z T
+	if _, ok := any(z).(float32); ok {
+		return fastMath
+	}
+	return exactMath
+}
+
+// expFor returns the exp function for element type T.
+func expFor[T float]() func(float64) float64 { return mathFor[T]().exp }
 
 var (
 	// geluErf is the exact GELU 0.5·x·(1+erf(x/√2)) used by SDXL's GEGLU and CLIP-bigG.
 	geluErf = activation{
 		name: "GELU",
-		f:    func(x float64) float64 { return 0.5 * x * (1 + math.Erf(x/math.Sqrt2)) },
-		df: func(x float64) float64 {
-			return 0.5*(1+math.Erf(x/math.Sqrt2)) + x*math.Exp(-0.5*x*x)/math.Sqrt(2*math.Pi)
+		f:    func(m mathFuncs, x float64) float64 { return 0.5 * x * (1 + m.erf(x/math.Sqrt2)) },
+		df: func(m mathFuncs, x float64) float64 {
+			return 0.5*(1+m.erf(x/math.Sqrt2)) + x*m.exp(-0.5*x*x)/math.Sqrt(2*math.Pi)
 		},
 	}
 	// quickGELU is x·σ(1.702x), CLIP-L's activation.
 	quickGELU = activation{
 		name: "QuickGELU",
-		f:    func(x float64) float64 { return x * sigmoid(1.702*x) },
-		df: func(x float64) float64 {
-			s := sigmoid(1.702 * x)
+		f:    func(m mathFuncs, x float64) float64 { return x * sigmoid(m, 1.702*x) },
+		df: func(m mathFuncs, x float64) float64 {
+			s := sigmoid(m, 1.702*x)
 			return s + 1.702*x*s*(1-s)
 		},
 	}
 	// silu is x·σ(x).
 	silu = activation{
 		name: "SiLU",
-		f:    func(x float64) float64 { return x * sigmoid(x) },
-		df: func(x float64) float64 {
-			s := sigmoid(x)
+		f:    func(m mathFuncs, x float64) float64 { return x * sigmoid(m, x) },
+		df: func(m mathFuncs, x float64) float64 {
+			s := sigmoid(m, x)
 			return s + x*s*(1-s)
 		},
 	}
 )
 
-func sigmoid(x float64) float64 {
+func sigmoid(m mathFuncs, x float64) float64 {
 	if x >= 0 {
-		return 1 / (1 + math.Exp(-x))
+		return 1 / (1 + m.exp(-x))
 	}
-	e := math.Exp(x)
+	e := m.exp(x)
 	return e / (1 + e)
 }
 
@@ -84,9 +106,10 @@ func (b *Builder) activate(a activation, x *G.Node) (*G.Node, error) {
 func actKernel[T float](a activation) func(in [][]T, out []T) error {
 	return func(in [][]T, out []T) error {
 		x := in[0]
+		m := mathFor[T]()
 		parallelFor(len(x), 16, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
-				out[i] = T(a.f(float64(x[i])))
+				out[i] = T(a.f(m, float64(x[i])))
 			}
 		})
 		return nil
@@ -96,9 +119,10 @@ func actKernel[T float](a activation) func(in [][]T, out []T) error {
 func actGradKernel[T float](a activation) func(in [][]T, out []T) error {
 	return func(in [][]T, out []T) error {
 		x, dy := in[0], in[1]
+		m := mathFor[T]()
 		parallelFor(len(x), 16, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
-				out[i] = T(a.df(float64(x[i]))) * dy[i]
+				out[i] = T(a.df(m, float64(x[i]))) * dy[i]
 			}
 		})
 		return nil

@@ -2,7 +2,6 @@ package nn
 
 import (
 	"fmt"
-	"math"
 
 	G "gorgonia.org/gorgonia"
 )
@@ -52,6 +51,7 @@ func softmaxRows[T float](s []T, rows, lq, lk int, causal bool) {
 }
 
 func softmaxRange[T float](s []T, lo, hi, lq, lk int, causal bool) {
+	exp := expFor[T]()
 	for r := lo; r < hi; r++ {
 		row := s[r*lk : (r+1)*lk]
 		n := causalLimit(r, lq, lk, causal)
@@ -67,7 +67,7 @@ func softmaxRange[T float](s []T, lo, hi, lq, lk int, causal bool) {
 		}
 		var sum float64
 		for j := 0; j < n; j++ {
-			e := math.Exp(float64(row[j] - m))
+			e := exp(float64(row[j] - m))
 			row[j] = T(e)
 			sum += e
 		}

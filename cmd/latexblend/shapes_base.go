@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/latexblend/latexblend/nn"
 	"github.com/latexblend/latexblend/shapes"
 	"github.com/latexblend/latexblend/shapes/base"
 )
@@ -43,6 +44,7 @@ func newShapesTrainBaseCmd() *cobra.Command {
 	var (
 		out, grid, logLevel string
 		threads, gridSteps  int
+		blasThreads         int
 		cfg                 = base.DefaultConfig()
 	)
 	cmd := &cobra.Command{
@@ -62,6 +64,10 @@ func newShapesTrainBaseCmd() *cobra.Command {
 			if threads < 0 {
 				return fmt.Errorf("shapes train-base: --threads %d must not be negative", threads)
 			}
+			if blasThreads < 1 {
+				return fmt.Errorf("shapes train-base: --blas-threads %d must be at least 1", blasThreads)
+			}
+			nn.SetBLASThreads(blasThreads)
 			if threads > 0 {
 				runtime.GOMAXPROCS(threads)
 			}
@@ -109,6 +115,7 @@ func newShapesTrainBaseCmd() *cobra.Command {
 	fl.IntVar(&cfg.SaveEvery, "save-every", 0, "also write the folder every N UNet steps")
 	fl.IntVar(&cfg.LogEvery, "log-every", cfg.LogEvery, "steps between progress lines")
 	fl.IntVar(&threads, "threads", 0, "CPU threads (GOMAXPROCS); 0 keeps the default (all cores)")
+	fl.IntVar(&blasThreads, "blas-threads", 1, "OpenBLAS threads (OpenBLAS builds only): the tiny model's GEMMs are small and the Go kernels already use every core")
 	fl.StringVar(&grid, "grid", "", "after training, write a sample grid PNG of base.GridPrompts here")
 	fl.IntVar(&gridSteps, "grid-steps", 30, "sampling steps of the --grid images")
 	fl.StringVar(&logLevel, "log-level", "warn", "log level: debug, info, warn, error")
