@@ -108,6 +108,7 @@ func newShapesTrainBaseCmd() *cobra.Command {
 	fl.IntVar(&cfg.VAESteps, "vae-steps", cfg.VAESteps, "VAE optimiser steps")
 	fl.IntVar(&cfg.UNetSteps, "unet-steps", cfg.UNetSteps, "UNet + text encoder optimiser steps")
 	fl.IntVar(&cfg.VAEBatch, "vae-batch", cfg.VAEBatch, "images per VAE step")
+	fl.IntVar(&cfg.VAECrop, "vae-crop", cfg.VAECrop, "side of the random window of each image the VAE trains on (a multiple of 4, at most 64)")
 	fl.IntVar(&cfg.UNetBatch, "unet-batch", cfg.UNetBatch, "latents per UNet step")
 	fl.Float64Var(&cfg.VAELR, "vae-lr", cfg.VAELR, "peak VAE learning rate")
 	fl.Float64Var(&cfg.UNetLR, "unet-lr", cfg.UNetLR, "peak UNet + text encoder learning rate")

@@ -201,3 +201,55 @@ func TestCommittedModel(t *testing.T) {
 
 // committedIdentity is diffusers.Identity of the committed shapes/model.
 const committedIdentity = "a9f359cf16d94ca4a85b786f493daafd2ff203357ca8b54d9c44ac5ebc97cb2e"
+
+// TestCropBatch checks that every crop is an aligned window of its own image and that
+// bad sizes are refused.
+func TestCropBatch(t *testing.T) {
+	const b, c, side = 3, 2, 16
+	src := make([]float32, b*c*side*side)
+	for i := range src {
+		src[i] = float32(i)
+	}
+	x := dense(src, b, c, side, side)
+	rng := rand.New(rand.NewPCG(1, 2))
+	seen := map[int]bool{}
+	for range 20 {
+		out, err := cropBatch(rng, x, 8, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := out.Shape(); s[0] != b || s[1] != c || s[2] != 8 || s[3] != 8 {
+			t.Fatalf("crop shape %v", s)
+		}
+		got := out.Data().([]float32)
+		for i := range b {
+			first := int(got[i*c*64]) - i*c*side*side // offset of the window in image i
+			oy, ox := first/side, first%side
+			if oy%4 != 0 || ox%4 != 0 || oy > 8 || ox > 8 {
+				t.Fatalf("image %d: window at (%d, %d), want multiples of 4 within the image", i, oy, ox)
+			}
+			seen[first] = true
+			for ch := range c {
+				for y := range 8 {
+					for xx := range 8 {
+						want := float32((i*c+ch)*side*side + (oy+y)*side + ox + xx)
+						if v := got[((i*c+ch)*8+y)*8+xx]; v != want {
+							t.Fatalf("image %d channel %d (%d, %d) = %v, want %v", i, ch, y, xx, v, want)
+						}
+					}
+				}
+			}
+		}
+	}
+	if len(seen) < 5 {
+		t.Fatalf("only %d distinct windows in 60 crops", len(seen))
+	}
+	if same, err := cropBatch(rng, x, side, 4); err != nil || same != x {
+		t.Fatalf("whole-image crop: %v, %v", same, err)
+	}
+	for _, bad := range []int{0, 6, 20} {
+		if _, err := cropBatch(rng, x, bad, 4); err == nil {
+			t.Errorf("crop %d accepted", bad)
+		}
+	}
+}

@@ -19,6 +19,11 @@ type Config struct {
 	VAESteps, UNetSteps int
 	VAEBatch, UNetBatch int
 	VAELR, UNetLR       float64
+	// VAECrop is the side of the random window of each rendered image the VAE trains on
+	// (a multiple of 4; ImageSize or 0 for whole images). The autoencoder is fully
+	// convolutional but for its mid-block attention, so small crops give it several
+	// times more updates per second at the same per-pixel signal.
+	VAECrop int
 	// KLWeight scales the VAE's KL term (per latent value) against the per-pixel MSE.
 	KLWeight float64
 	// PoolSize is the number of rendered scenes whose latents the UNet phase draws
@@ -40,9 +45,9 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Seed:     1,
-		VAESteps: 150, VAEBatch: 4, VAELR: 2e-3, KLWeight: 1e-5,
-		UNetSteps: 1000, UNetBatch: 8, UNetLR: 1e-3,
-		PoolSize: 1000, CaptionDropout: 0.1,
+		VAESteps: 3000, VAEBatch: 4, VAECrop: 32, VAELR: 2e-3, KLWeight: 1e-5,
+		UNetSteps: 9000, UNetBatch: 8, UNetLR: 1e-3,
+		PoolSize: 5000, CaptionDropout: 0.1,
 		LogEvery: 10,
 	}
 }
@@ -72,6 +77,7 @@ const (
 	vaeDataStream  = 0x7661652d64617461 // "vae-data"
 	poolDataStream = 0x706f6f6c2d646174 // "pool-dat"
 	poolDrawStream = 0x706f6f6c2d647277 // "pool-drw"
+	vaeCropStream  = 0x7661652d63726f70 // "vae-crop"
 )
 
 // Train trains the base model from scratch and writes the diffusers folder to dir
@@ -139,6 +145,12 @@ func (c *Config) check() error {
 	if c.VAELR <= 0 || c.UNetLR <= 0 {
 		return fmt.Errorf("shapes/base: learning rates must be > 0 (VAELR %g, UNetLR %g)", c.VAELR, c.UNetLR)
 	}
+	if c.VAECrop == 0 {
+		c.VAECrop = ImageSize
+	}
+	if c.VAECrop < vaeDownFactor || c.VAECrop > ImageSize || c.VAECrop%vaeDownFactor != 0 {
+		return fmt.Errorf("shapes/base: config VAECrop = %d, want a multiple of %d from %d to %d", c.VAECrop, vaeDownFactor, vaeDownFactor, ImageSize)
+	}
 	if c.CaptionDropout < 0 || c.CaptionDropout >= 1 {
 		return fmt.Errorf("shapes/base: CaptionDropout %g, want 0 <= p < 1", c.CaptionDropout)
 	}
@@ -200,12 +212,16 @@ func trainVAE(ctx context.Context, m *model, cfg Config) (float64, error) {
 	defer t.Close()
 	rep := newReporter(cfg, "vae", cfg.VAESteps)
 	recon := newReporter(cfg, "vae", cfg.VAESteps)
+	crops := rand.New(rand.NewPCG(cfg.Seed, vaeCropStream))
 	for step := range cfg.VAESteps {
 		if err := ctx.Err(); err != nil {
 			return 0, fmt.Errorf("vae training stopped before step %d: %w", step, err)
 		}
 		x, _, err := renderBatch(shapes.Derive(cfg.Seed^vaeDataStream, step), cfg.VAEBatch)
 		if err != nil {
+			return 0, err
+		}
+		if x, err = cropBatch(crops, x, cfg.VAECrop, vaeDownFactor); err != nil {
 			return 0, err
 		}
 		st, err := t.step(step, x)
