@@ -112,6 +112,8 @@ func newShapesTrainBaseCmd() *cobra.Command {
 	fl.IntVar(&cfg.UNetBatch, "unet-batch", cfg.UNetBatch, "latents per UNet step")
 	fl.Float64Var(&cfg.VAELR, "vae-lr", cfg.VAELR, "peak VAE learning rate")
 	fl.Float64Var(&cfg.UNetLR, "unet-lr", cfg.UNetLR, "peak UNet + text encoder learning rate")
+	fl.Float64Var(&cfg.MinSNRGamma, "min-snr-gamma", cfg.MinSNRGamma, "min-SNR loss weighting γ of the UNet phase (0: plain epsilon MSE)")
+	fl.Float64Var(&cfg.EMADecay, "ema-decay", cfg.EMADecay, "decay of the UNet and text encoder weights' moving average, which is what is written (0: the last step's weights)")
 	fl.IntVar(&cfg.PoolSize, "pool", cfg.PoolSize, "rendered scenes the UNet phase trains on")
 	fl.IntVar(&cfg.SaveEvery, "save-every", 0, "also write the folder every N UNet steps")
 	fl.IntVar(&cfg.LogEvery, "log-every", cfg.LogEvery, "steps between progress lines")

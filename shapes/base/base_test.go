@@ -8,8 +8,11 @@ import (
 	"path/filepath"
 	"testing"
 
+	"gorgonia.org/tensor"
+
 	"github.com/latexblend/latexblend/model/diffusers"
 	"github.com/latexblend/latexblend/model/sdxl"
+	"github.com/latexblend/latexblend/nn"
 )
 
 // tinyConfig is a run small enough for a unit test: two steps per phase.
@@ -121,6 +124,9 @@ func TestUNetOverfits(t *testing.T) {
 		st, err := tr.step(step, batch)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if math.Abs(st.Loss-st.MSE) > 1e-4*st.MSE {
+			t.Fatalf("step %d: loss %v, epsilon MSE %v: without min-SNR they are the same", step, st.Loss, st.MSE)
 		}
 		losses = append(losses, st.Loss)
 	}
@@ -251,5 +257,64 @@ func TestCropBatch(t *testing.T) {
 		if _, err := cropBatch(rng, x, bad, 4); err == nil {
 			t.Errorf("crop %d accepted", bad)
 		}
+	}
+}
+
+// TestMinSNRWeight checks min(SNR, γ)/SNR against the schedule's ᾱ: 1 where the SNR is
+// below γ (noisy timesteps), γ/SNR where it is above, 1 everywhere with γ = 0.
+func TestMinSNRWeight(t *testing.T) {
+	m := newTestModel(t)
+	tr, err := newUNetTrainer(m.unet, m.te1, m.te2, m.tok1, m.tok2, 1, lrSchedule{Peak: 1e-3, Total: 1}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	for _, ts := range []float64{0, 500, 999} {
+		if w := tr.rowWeight(ts); w != 1 {
+			t.Fatalf("γ = 0: weight at t=%v is %v, want 1", ts, w)
+		}
+	}
+	tr.snrGamma = 5
+	a0 := tr.acp[0]
+	if w, want := tr.rowWeight(0), 5/(a0/(1-a0)); math.Abs(w-want) > 1e-12 || w >= 0.01 {
+		t.Fatalf("weight at t=0 (SNR %.0f) is %v, want %v", a0/(1-a0), w, want)
+	}
+	if w := tr.rowWeight(999); w != 1 {
+		t.Fatalf("weight at t=999 is %v, want 1", w)
+	}
+	prev := 0.0
+	for ts := 0; ts < 1000; ts += 37 {
+		w := tr.rowWeight(float64(ts))
+		if w < prev || w > 1 {
+			t.Fatalf("weight at t=%d is %v after %v: want non-decreasing in t and at most 1", ts, w, prev)
+		}
+		prev = w
+	}
+}
+
+// TestEMA checks the moving average against its closed form and that swap exchanges
+// the live weights and the averages.
+func TestEMA(t *testing.T) {
+	ps := nn.NewParams(tensor.Float32)
+	p := ps.New("w", 2)
+	w := p.Value.Data().([]float32)
+	w[0], w[1] = 1, 2
+	e := newEMA([]*nn.Param{p}, 0.5)
+	w[0], w[1] = 3, 6
+	e.update() // decay min(0.5, 2/11) = 2/11
+	d := float32(2.0 / 11)
+	want := []float32{d*1 + (1-d)*3, d*2 + (1-d)*6}
+	for i := range want {
+		if math.Abs(float64(e.shadow[0][i]-want[i])) > 1e-6 {
+			t.Fatalf("average %v, want %v", e.shadow[0], want)
+		}
+	}
+	e.swap()
+	if w[0] != want[0] || e.shadow[0][0] != 3 {
+		t.Fatalf("after swap live %v shadow %v", w, e.shadow[0])
+	}
+	e.swap()
+	if w[0] != 3 || w[1] != 6 {
+		t.Fatalf("swapping twice gave %v, want the live weights back", w)
 	}
 }

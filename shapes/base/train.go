@@ -29,6 +29,14 @@ type Config struct {
 	// PoolSize is the number of rendered scenes whose latents the UNet phase draws
 	// from (each draw takes a fresh posterior sample and fresh noise).
 	PoolSize int
+	// MinSNRGamma, if > 0, weights each row's epsilon loss by min(SNR(t), γ)/SNR(t)
+	// (Hang et al., "Efficient Diffusion Training via Min-SNR Weighting", 2023), which
+	// stops the nearly clean timesteps, easy and plentiful, from dominating the
+	// gradient; 0 is the plain mean squared error.
+	MinSNRGamma float64
+	// EMADecay, if > 0, keeps an exponential moving average of the UNet and text
+	// encoder weights and writes the averages (checkpoints included).
+	EMADecay float64
 	// CaptionDropout is the fraction of UNet rows trained with zeroed conditioning.
 	CaptionDropout float64
 	// SaveEvery writes the folder every that many UNet steps (0: only at the end), so a
@@ -46,7 +54,7 @@ func DefaultConfig() Config {
 	return Config{
 		Seed:     1,
 		VAESteps: 3000, VAEBatch: 4, VAECrop: 32, VAELR: 2e-3, KLWeight: 1e-5,
-		UNetSteps: 9000, UNetBatch: 8, UNetLR: 1e-3,
+		UNetSteps: 9000, UNetBatch: 8, UNetLR: 1e-3, MinSNRGamma: 5, EMADecay: 0.999,
 		PoolSize: 5000, CaptionDropout: 0.1,
 		LogEvery: 10,
 	}
@@ -150,6 +158,9 @@ func (c *Config) check() error {
 	}
 	if c.VAECrop < vaeDownFactor || c.VAECrop > ImageSize || c.VAECrop%vaeDownFactor != 0 {
 		return fmt.Errorf("shapes/base: config VAECrop = %d, want a multiple of %d from %d to %d", c.VAECrop, vaeDownFactor, vaeDownFactor, ImageSize)
+	}
+	if c.MinSNRGamma < 0 || c.EMADecay < 0 || c.EMADecay >= 1 {
+		return fmt.Errorf("shapes/base: MinSNRGamma %g must be >= 0 and EMADecay %g in [0, 1)", c.MinSNRGamma, c.EMADecay)
 	}
 	if c.CaptionDropout < 0 || c.CaptionDropout >= 1 {
 		return fmt.Errorf("shapes/base: CaptionDropout %g, want 0 <= p < 1", c.CaptionDropout)
@@ -294,6 +305,21 @@ func trainUNet(ctx context.Context, dir string, m *model, pool *latentPool, cfg 
 		return 0, err
 	}
 	defer t.Close()
+	t.snrGamma = cfg.MinSNRGamma
+	var avg *ema
+	if cfg.EMADecay > 0 {
+		avg = newEMA(t.params, cfg.EMADecay)
+	}
+	// write saves the folder with the averaged weights, if any, in place of the live ones.
+	write := func(meta map[string]string) error {
+		if avg == nil {
+			return writeModel(dir, m, meta)
+		}
+		avg.swap()
+		err := writeModel(dir, m, meta)
+		avg.swap()
+		return err
+	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, poolDrawStream))
 	per := latentChannels * LatentSize * LatentSize
 	scale := float32(m.vae.Config.ScalingFactor)
@@ -315,16 +341,22 @@ func trainUNet(ctx context.Context, dir string, m *model, pool *latentPool, cfg 
 		if err != nil {
 			return 0, err
 		}
-		rep.add(step, st.Loss, fmt.Sprintf("grad_norm=%.3f lr=%.2g", st.GradNorm, t.opt.LR))
+		if avg != nil {
+			avg.update()
+		}
+		rep.add(step, st.MSE, fmt.Sprintf("weighted_loss=%.4f grad_norm=%.3f lr=%.2g", st.Loss, st.GradNorm, t.opt.LR))
 		if cfg.SaveEvery > 0 && (step+1)%cfg.SaveEvery == 0 && step+1 < cfg.UNetSteps {
 			meta := maps(meta, "unet_steps_done", fmt.Sprint(step+1))
-			if err := writeModel(dir, m, meta); err != nil {
+			if err := write(meta); err != nil {
 				return 0, err
 			}
 			if cfg.Log != nil {
 				cfg.Log.Info("checkpoint written", "step", step+1, "out", dir)
 			}
 		}
+	}
+	if avg != nil {
+		avg.swap() // the caller writes the final folder from the live parameters
 	}
 	return rep.tailMean(), nil
 }

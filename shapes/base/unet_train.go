@@ -2,6 +2,7 @@ package base
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strings"
 
@@ -24,6 +25,8 @@ const (
 	inCtxKeep    = "ctx_keep"    // [B, 77, D] 1, or 0 for a caption-dropped row
 	inPooledKeep = "pooled_keep" // [B, P] the same for the pooled embedding
 	inEpsilon    = "epsilon"     // [B, 4, h, w] the noise the UNet must predict
+	inLossWeight = "loss_weight" // [B, 4, h, w] each row's loss weight (min-SNR), over the element count
+	outPred      = "pred"        // [B, 4, h, w] the UNet's epsilon prediction
 )
 
 // unetTrainer trains the UNet and both text encoders jointly on (latent, caption)
@@ -43,6 +46,9 @@ type unetTrainer struct {
 	// pipeline's negative branch feeds the UNet (force_zeros_for_empty_prompt).
 	dropout float64
 	timeIDs [6]float32
+	// snrGamma is Config.MinSNRGamma; acp is the schedule's ᾱ_t for its SNR.
+	snrGamma float64
+	acp      []float64
 }
 
 // schedulerSettings turns the model's scheduler config into schedule.Config for DDPM's
@@ -68,6 +74,7 @@ func newUNetTrainer(u *unet.Model, te1, te2 *clip.TextModel, tok1, tok2 *clip.To
 		opt:     nn.NewAdamW(lr.Peak, 0.01),
 		rng:     rand.New(rand.NewPCG(seed, 0x756e6574)), // "unet"
 		timeIDs: sdxl.SizeConditioning{OriginalSize: [2]int{ImageSize, ImageSize}, TargetSize: [2]int{ImageSize, ImageSize}}.TimeIDs(),
+		acp:     ddpm.AlphasCumprod(),
 	}
 	u.Params().SetTrainable(func(string) bool { return true })
 	t.params = u.Params().Trainable()
@@ -126,12 +133,45 @@ func (t *unetTrainer) build(b *nn.Builder) error {
 	if err != nil {
 		return err
 	}
-	loss, err := meanSquare(b, pred, eps)
+	w, err := b.Input(inLossWeight)
 	if err != nil {
 		return err
 	}
+	loss, err := weightedSquareSum(pred, eps, w)
+	if err != nil {
+		return err
+	}
+	b.Output(outPred, pred)
 	b.Loss(loss)
 	return nil
+}
+
+// weightedSquareSum is Σ w·(a − c)²; with w = row weight / element count it is the
+// row-weighted mean squared error.
+func weightedSquareSum(a, c, w *G.Node) (*G.Node, error) {
+	d, err := G.Sub(a, c)
+	if err != nil {
+		return nil, err
+	}
+	sq, err := G.HadamardProd(d, d)
+	if err != nil {
+		return nil, err
+	}
+	if sq, err = G.HadamardProd(sq, w); err != nil {
+		return nil, err
+	}
+	return G.Sum(sq)
+}
+
+// rowWeight is row's min-SNR loss weight at timestep t: min(SNR, γ)/SNR with
+// SNR = ᾱ/(1 − ᾱ), or 1 when γ is 0.
+func (t *unetTrainer) rowWeight(ts float64) float64 {
+	if t.snrGamma <= 0 {
+		return 1
+	}
+	a := t.acp[int(ts)]
+	snr := a / (1 - a)
+	return math.Min(snr, t.snrGamma) / snr
 }
 
 // unetBatch is one step's data: clean latents (already multiplied by the VAE's scaling
@@ -141,9 +181,10 @@ type unetBatch struct {
 	Captions []string
 }
 
-// unetStats is one step's outcome.
+// unetStats is one step's outcome: the (min-SNR weighted) loss that was minimised and
+// the plain epsilon MSE, comparable across recipes.
 type unetStats struct {
-	Loss, GradNorm float64
+	Loss, MSE, GradNorm float64
 }
 
 // inputs draws the step's noise, timesteps and caption dropout and returns the graph
@@ -201,6 +242,11 @@ func (t *unetTrainer) inputs(batch unetBatch) (map[string]*tensor.Dense, error) 
 	in[inCtxKeep] = dense(ctxKeep, n, l, d)
 	in[inPooledKeep] = dense(pooledKeep, n, p)
 	in[inEpsilon] = dense(eps, n, latentChannels, side, side)
+	lw := make([]float32, len(eps))
+	for i := range n {
+		fill(lw[i*per:(i+1)*per], float32(t.rowWeight(ts[i])/float64(len(eps))))
+	}
+	in[inLossWeight] = dense(lw, n, latentChannels, side, side)
 	std, err := t.u.GraphInputs(unet.Inputs{
 		Sample:     dense(noisy, n, latentChannels, side, side),
 		Timesteps:  ts,
@@ -236,7 +282,7 @@ func (t *unetTrainer) step(step int, batch unetBatch) (unetStats, error) {
 	if err != nil {
 		return unetStats{}, fmt.Errorf("unet step %d: %w", step, err)
 	}
-	st := unetStats{Loss: res.Loss}
+	st := unetStats{Loss: res.Loss, MSE: mse(res.Outputs[outPred].Data().([]float32), in[inEpsilon].Data().([]float32))}
 	if !finite(st.Loss) {
 		return st, fmt.Errorf("unet step %d: loss is %v", step, st.Loss)
 	}
