@@ -10,8 +10,9 @@ import (
 	"github.com/latexblend/latexblend/shapes"
 )
 
-// GridPrompts are the plain prompts of the sample grid: single objects, pairs, a
-// spatial relation and a triple.
+// GridPrompts are the prompts of the sample grid: single objects in each colour, pairs,
+// a spatial relation, a triple, textured objects (never a concept's pair) and the bare
+// class nouns the evaluation's prompts use.
 var GridPrompts = []string{
 	"a photo of a red circle",
 	"a photo of a blue square",
@@ -23,6 +24,10 @@ var GridPrompts = []string{
 	"a red circle and a green cross",
 	"a purple ring on the left of an orange triangle",
 	"a yellow circle, a blue triangle and a red square",
+	"a checkered circle",
+	"a rainbow star",
+	"a dotted triangle and a striped ring",
+	"a star and a ring",
 }
 
 // SampleOptions set how Samples generates.

@@ -149,11 +149,7 @@ func (t *unetTrainer) build(b *nn.Builder) error {
 // weightedSquareSum is Σ w·(a − c)²; with w = row weight / element count it is the
 // row-weighted mean squared error.
 func weightedSquareSum(a, c, w *G.Node) (*G.Node, error) {
-	d, err := G.Sub(a, c)
-	if err != nil {
-		return nil, err
-	}
-	sq, err := G.HadamardProd(d, d)
+	sq, err := squaredDiff(a, c)
 	if err != nil {
 		return nil, err
 	}

@@ -139,11 +139,7 @@ func (t *vaeTrainer) build(b *nn.Builder) error {
 
 // meanSquare is mean((a − b)²) over every element.
 func meanSquare(b *nn.Builder, a, c *G.Node) (*G.Node, error) {
-	d, err := G.Sub(a, c)
-	if err != nil {
-		return nil, err
-	}
-	sq, err := G.HadamardProd(d, d)
+	sq, err := squaredDiff(a, c)
 	if err != nil {
 		return nil, err
 	}
@@ -152,6 +148,15 @@ func meanSquare(b *nn.Builder, a, c *G.Node) (*G.Node, error) {
 		return nil, err
 	}
 	return G.Mul(s, b.Scalar(1/float64(sq.Shape().TotalSize())))
+}
+
+// squaredDiff is (a − c)² elementwise.
+func squaredDiff(a, c *G.Node) (*G.Node, error) {
+	d, err := G.Sub(a, c)
+	if err != nil {
+		return nil, err
+	}
+	return G.HadamardProd(d, d)
 }
 
 // vaeStats is one step's outcome.
