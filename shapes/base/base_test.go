@@ -206,7 +206,7 @@ func TestCommittedModel(t *testing.T) {
 }
 
 // committedIdentity is diffusers.Identity of the committed shapes/model.
-const committedIdentity = "a9f359cf16d94ca4a85b786f493daafd2ff203357ca8b54d9c44ac5ebc97cb2e"
+const committedIdentity = "bf73f28737fea44c7797a133a41a26c7a0b3336693a085c55a9d3d2d1f5259e2"
 
 // TestCropBatch checks that every crop is an aligned window of its own image and that
 // bad sizes are refused.
