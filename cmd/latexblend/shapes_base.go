@@ -14,30 +14,30 @@ import (
 )
 
 // shapes.go builds the `shapes` group in one constructor with no extension point, so
-// this file wraps the registered constructors and adds train-base to the group it
-// builds. shapes.go's init runs first: a package's files are initialised in file-name
-// order, and "shapes.go" sorts before "shapes_base.go". Without a shapes group (a build
-// without shapes.go) train-base gets a group of its own.
-func init() {
-	found := false
+// the files that add children to it (train-base here, sample in shapes_sample.go) wrap
+// the registered constructor. shapes.go's init runs first: a package's files are
+// initialised in file-name order, and "shapes.go" sorts before "shapes_*.go".
+func init() { addShapesChild(newShapesTrainBaseCmd) }
+
+// addShapesChild makes the registered `shapes` group also get child; without a shapes
+// group (a build without shapes.go) it registers one of its own.
+func addShapesChild(child func() *cobra.Command) {
 	for i, mk := range subcommands {
 		if mk().Name() != "shapes" {
 			continue
 		}
-		found = true
 		subcommands[i] = func() *cobra.Command {
 			cmd := mk()
-			cmd.AddCommand(newShapesTrainBaseCmd())
+			cmd.AddCommand(child())
 			return cmd
 		}
+		return
 	}
-	if !found {
-		subcommands = append(subcommands, func() *cobra.Command {
-			cmd := &cobra.Command{Use: "shapes", Short: "The synthetic shapes world"}
-			cmd.AddCommand(newShapesTrainBaseCmd())
-			return cmd
-		})
-	}
+	subcommands = append(subcommands, func() *cobra.Command {
+		cmd := &cobra.Command{Use: "shapes", Short: "The synthetic shapes world"}
+		cmd.AddCommand(child())
+		return cmd
+	})
 }
 
 func newShapesTrainBaseCmd() *cobra.Command {

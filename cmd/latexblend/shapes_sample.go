@@ -10,20 +10,8 @@ import (
 	"github.com/latexblend/latexblend/shapes/base"
 )
 
-// init adds `shapes sample` to the shapes group the same way shapes_base.go adds
-// train-base (this file's init runs after that one's: file-name order).
-func init() {
-	for i, mk := range subcommands {
-		if mk().Name() != "shapes" {
-			continue
-		}
-		subcommands[i] = func() *cobra.Command {
-			cmd := mk()
-			cmd.AddCommand(newShapesSampleCmd())
-			return cmd
-		}
-	}
-}
+// init adds `shapes sample` to the shapes group (see addShapesChild).
+func init() { addShapesChild(newShapesSampleCmd) }
 
 func newShapesSampleCmd() *cobra.Command {
 	var (
