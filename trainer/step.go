@@ -79,14 +79,8 @@ func (t *Trainer) buildStep(b *nn.Builder) error {
 			return err
 		}
 	}
-	nodes := unet.Nodes{Context: ctx, TextEmbeds: pooled}
-	if nodes.Sample, err = b.Input(unet.InputSample); err != nil {
-		return err
-	}
-	if nodes.TimeProj, err = b.Input(unet.InputTimeProj); err != nil {
-		return err
-	}
-	if nodes.TimeIDsProj, err = b.Input(unet.InputTimeIDsProj); err != nil {
+	nodes, err := t.base.UNet.NodesFor(b, ctx, pooled)
+	if err != nil {
 		return err
 	}
 	pred, err := t.base.UNet.Build(b, nodes, unet.BuildOptions{Hooks: unet.Hooks{KV: t.kvHook}})

@@ -219,6 +219,26 @@ func (m *Model) InputNodes(b *nn.Builder, grad GradOptions) (Nodes, error) {
 	return n, nil
 }
 
+// NodesFor takes the sample and time inputs from b (no gradients) and pairs them with
+// conditioning a trainer computes in the same graph (its text encoders' context and
+// pooled embedding) instead of reading it as an input.
+func (m *Model) NodesFor(b *nn.Builder, context, textEmbeds *G.Node) (Nodes, error) {
+	n := Nodes{Context: context, TextEmbeds: textEmbeds}
+	var err error
+	if n.Sample, err = b.Input(InputSample); err != nil {
+		return n, err
+	}
+	if n.TimeProj, err = b.Input(InputTimeProj); err != nil {
+		return n, err
+	}
+	if m.plan.addTimeDim > 0 {
+		if n.TimeIDsProj, err = b.Input(InputTimeIDsProj); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
 // BuildOptions tune one graph build.
 type BuildOptions struct {
 	Hooks Hooks

@@ -115,14 +115,8 @@ func (t *unetTrainer) build(b *nn.Builder) error {
 	if pooled, err = G.HadamardProd(pooled, ins[4]); err != nil {
 		return err
 	}
-	nodes := unet.Nodes{Context: ctx, TextEmbeds: pooled}
-	if nodes.Sample, err = b.Input(unet.InputSample); err != nil {
-		return err
-	}
-	if nodes.TimeProj, err = b.Input(unet.InputTimeProj); err != nil {
-		return err
-	}
-	if nodes.TimeIDsProj, err = b.Input(unet.InputTimeIDsProj); err != nil {
+	nodes, err := t.u.NodesFor(b, ctx, pooled)
+	if err != nil {
 		return err
 	}
 	pred, err := t.u.Build(b, nodes, unet.BuildOptions{})
