@@ -14,6 +14,11 @@ type activation struct {
 	name string
 	f    func(m mathFuncs, x float64) float64
 	df   func(m mathFuncs, x float64) float64
+	// f32 and df32 are the same functions as whole-slice float32 loops
+	// (fastmath_batch.go), which the float32 kernels use: per-element calls through f
+	// and df cost several times the arithmetic.
+	f32  func(x, out []float32)
+	df32 func(x, dy, out []float32)
 }
 
 // mathFuncs are the transcendental functions an activation uses.
@@ -35,6 +40,12 @@ func mathFor[T float]() mathFuncs {
 
 // expFor returns the exp function for element type T.
 func expFor[T float]() func(float64) float64 { return mathFor[T]().exp }
+
+func init() {
+	geluErf.f32, geluErf.df32 = geluActivation32()
+	quickGELU.f32, quickGELU.df32 = sigmoidActivation32(1.702)
+	silu.f32, silu.df32 = sigmoidActivation32(1)
+}
 
 var (
 	// geluErf is the exact GELU 0.5·x·(1+erf(x/√2)) used by SDXL's GEGLU and CLIP-bigG.
@@ -106,6 +117,11 @@ func (b *Builder) activate(a activation, x *G.Node) (*G.Node, error) {
 func actKernel[T float](a activation) func(in [][]T, out []T) error {
 	return func(in [][]T, out []T) error {
 		x := in[0]
+		if x32, ok := any(x).([]float32); ok && a.f32 != nil {
+			out32 := any(out).([]float32)
+			parallelFor(len(x), 16, func(lo, hi int) { a.f32(x32[lo:hi], out32[lo:hi]) })
+			return nil
+		}
 		m := mathFor[T]()
 		parallelFor(len(x), 16, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
@@ -119,6 +135,11 @@ func actKernel[T float](a activation) func(in [][]T, out []T) error {
 func actGradKernel[T float](a activation) func(in [][]T, out []T) error {
 	return func(in [][]T, out []T) error {
 		x, dy := in[0], in[1]
+		if x32, ok := any(x).([]float32); ok && a.df32 != nil {
+			dy32, out32 := any(dy).([]float32), any(out).([]float32)
+			parallelFor(len(x), 16, func(lo, hi int) { a.df32(x32[lo:hi], dy32[lo:hi], out32[lo:hi]) })
+			return nil
+		}
 		m := mathFor[T]()
 		parallelFor(len(x), 16, func(lo, hi int) {
 			for i := lo; i < hi; i++ {

@@ -66,10 +66,14 @@ func softmaxRange[T float](s []T, lo, hi, lq, lk int, causal bool) {
 			}
 		}
 		var sum float64
-		for j := 0; j < n; j++ {
-			e := exp(float64(row[j] - m))
-			row[j] = T(e)
-			sum += e
+		if r32, ok := any(row[:n]).([]float32); ok {
+			sum = expShiftSum32(r32, float32(m))
+		} else {
+			for j := 0; j < n; j++ {
+				e := exp(float64(row[j] - m))
+				row[j] = T(e)
+				sum += e
+			}
 		}
 		inv := 1 / sum
 		for j := 0; j < n; j++ {
