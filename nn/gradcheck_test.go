@@ -294,6 +294,11 @@ func opCases() []opCase {
 		{name: "Conv2dPadBottomRight", inputs: []namedShape{in("x", 1, 2, 6, 6), in("w", 2, 2, 3, 3)}, build: func(b *Builder, n map[string]*G.Node) (*G.Node, error) {
 			return b.Conv2d(n["x"], n["w"], nil, Conv2dOptions{Stride: 2, PadBottom: 1, PadRight: 1})
 		}},
+		// Stride 1 copies whole runs between the paddings: uneven and oversized pads
+		// put some kernel columns entirely outside the image.
+		{name: "Conv2dStride1UnevenPad", inputs: []namedShape{in("x", 1, 2, 4, 5), in("w", 2, 2, 3, 3), in("b", 2)}, build: func(b *Builder, n map[string]*G.Node) (*G.Node, error) {
+			return b.Conv2d(n["x"], n["w"], n["b"], Conv2dOptions{PadTop: 2, PadLeft: 3, PadBottom: 0, PadRight: 1})
+		}},
 		{name: "Conv2d1x1", inputs: []namedShape{in("x", 2, 3, 4, 4), in("w", 5, 3, 1, 1), in("b", 5)}, build: func(b *Builder, n map[string]*G.Node) (*G.Node, error) {
 			return b.Conv2d(n["x"], n["w"], n["b"], Conv2dOptions{})
 		}},

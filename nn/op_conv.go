@@ -111,6 +111,13 @@ func im2colRange[T float](g convGeom, x, col []T, lo, hi int) {
 						continue
 					}
 					src := plane[iy*g.w : (iy+1)*g.w]
+					if g.stride == 1 { // one contiguous run between the padding
+						lo, hi := strideOneSpan(g, kj)
+						clear(dst[:lo])
+						copy(dst[lo:hi], src[lo+kj-g.pl:])
+						clear(dst[hi:])
+						continue
+					}
 					for ox := range dst {
 						ix := ox*g.stride - g.pl + kj
 						if ix < 0 || ix >= g.w {
@@ -123,6 +130,15 @@ func im2colRange[T float](g convGeom, x, col []T, lo, hi int) {
 			}
 		}
 	}
+}
+
+// strideOneSpan is the range [lo, hi) of output columns whose input column
+// ox − pl + kj lies inside the image, for a stride-1 convolution's kernel column kj.
+func strideOneSpan(g convGeom, kj int) (lo, hi int) {
+	off := kj - g.pl
+	lo = min(max(0, -off), g.wo)
+	hi = max(lo, min(g.wo, g.w-off))
+	return lo, hi
 }
 
 // col2im adds a column matrix back into one sample's gradient dx [Cin, H, W].
@@ -143,6 +159,15 @@ func col2imRange[T float](g convGeom, col, dx []T, lo, hi int) {
 						continue
 					}
 					dst := plane[iy*g.w : (iy+1)*g.w]
+					if g.stride == 1 {
+						lo, hi := strideOneSpan(g, kj)
+						off := kj - g.pl
+						d := dst[lo+off : hi+off]
+						for i, v := range row[oy*g.wo+lo : oy*g.wo+hi] {
+							d[i] += v
+						}
+						continue
+					}
 					for ox, v := range row[oy*g.wo : (oy+1)*g.wo] {
 						if ix := ox*g.stride - g.pl + kj; ix >= 0 && ix < g.w {
 							dst[ix] += v

@@ -47,6 +47,7 @@ func TestConv2dMatchesDirectLoops(t *testing.T) {
 		{"3x3 stride2 pad1", 1, 2, 8, 8, 3, 3, Conv2dOptions{Stride: 2, Pad: 1}},
 		{"3x3 stride2 pad bottom-right", 1, 2, 8, 8, 3, 3, Conv2dOptions{Stride: 2, PadBottom: 1, PadRight: 1}},
 		{"1x1", 2, 5, 4, 4, 3, 1, Conv2dOptions{}},
+		{"3x3 stride1 uneven oversized pads", 1, 2, 4, 5, 3, 3, Conv2dOptions{PadTop: 2, PadLeft: 3, PadRight: 1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			x := randTensor(rng, tensor.Float32, tc.b, tc.cin, tc.h, tc.w)
