@@ -12,6 +12,7 @@ import (
 
 	"github.com/latexblend/latexblend/model/diffusers"
 	"github.com/latexblend/latexblend/model/sdxl"
+	"github.com/latexblend/latexblend/model/vae"
 	"github.com/latexblend/latexblend/nn"
 )
 
@@ -87,7 +88,10 @@ func TestVAEOverfits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := newVAETrainer(m.vae, 1, lrSchedule{Peak: 2e-3, Total: 12}, 1e-3)
+	tr, err := newVAETrainer([]*vae.Model{m.vae}, 1, lrSchedule{Peak: 2e-3, Total: 12}, 1e-3)
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer tr.Close()
 	var first, last vaeStats
 	for step := range 12 {
@@ -110,7 +114,7 @@ func TestVAEOverfits(t *testing.T) {
 // with the same noise and timesteps every step: the loss must fall.
 func TestUNetOverfits(t *testing.T) {
 	m := newTestModel(t)
-	tr, err := newUNetTrainer(m.unet, m.te1, m.te2, m.tok1, m.tok2, 1, lrSchedule{Peak: 2e-3, Total: 10}, 0)
+	tr, err := newUNetTrainer([]*denoiser{m.denoiser()}, m.tok1, m.tok2, 1, lrSchedule{Peak: 2e-3, Total: 10}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,6 +163,8 @@ func TestConfigErrors(t *testing.T) {
 		{"no unet batch", func(c *Config) { c.UNetBatch = 0 }},
 		{"zero lr", func(c *Config) { c.UNetLR = 0 }},
 		{"dropout 1", func(c *Config) { c.CaptionDropout = 1 }},
+		{"more replicas than rows", func(c *Config) { c.Replicas = c.UNetBatch + 1 }},
+		{"negative replicas", func(c *Config) { c.Replicas = -1 }},
 	} {
 		c := DefaultConfig()
 		tc.edit(&c)
@@ -264,7 +270,7 @@ func TestCropBatch(t *testing.T) {
 // below γ (noisy timesteps), γ/SNR where it is above, 1 everywhere with γ = 0.
 func TestMinSNRWeight(t *testing.T) {
 	m := newTestModel(t)
-	tr, err := newUNetTrainer(m.unet, m.te1, m.te2, m.tok1, m.tok2, 1, lrSchedule{Peak: 1e-3, Total: 1}, 0)
+	tr, err := newUNetTrainer([]*denoiser{m.denoiser()}, m.tok1, m.tok2, 1, lrSchedule{Peak: 1e-3, Total: 1}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,5 +322,127 @@ func TestEMA(t *testing.T) {
 	e.swap()
 	if w[0] != 3 || w[1] != 6 {
 		t.Fatalf("swapping twice gave %v, want the live weights back", w)
+	}
+}
+
+// TestReplicasMatchOneGraph runs the same UNet steps on one graph and on three replicas
+// splitting a batch of 5 unevenly (2, 2, 1): losses, gradients and updated weights must
+// agree to float rounding, and the replicas must hold the first one's weights after
+// each step.
+func TestReplicasMatchOneGraph(t *testing.T) {
+	one, multi := newTestModel(t), newTestModel(t)
+	reps := []*denoiser{multi.denoiser()}
+	for range 2 {
+		d, err := multi.denoiserCopy()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { d.u.Release() })
+		reps = append(reps, d)
+	}
+	lr := lrSchedule{Peak: 1e-3, Total: 2}
+	ta, err := newUNetTrainer([]*denoiser{one.denoiser()}, one.tok1, one.tok2, 1, lr, 0.3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ta.Close()
+	tb, err := newUNetTrainer(reps, multi.tok1, multi.tok2, 1, lr, 0.3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tb.Close()
+	ta.snrGamma, tb.snrGamma = 5, 5
+	per := latentChannels * LatentSize * LatentSize
+	rng := rand.New(rand.NewPCG(7, 8))
+	batch := unetBatch{Latents: normals(rng, 5*per), Captions: []string{"a photo of a red circle",
+		"a blue square and a yellow star", "a star", "a checkered circle", "a ring on the left of a cross"}}
+	for step := range 2 {
+		a, err := ta.step(step, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := tb.step(step, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if math.Abs(a.Loss-b.Loss) > 1e-5*a.Loss || math.Abs(a.MSE-b.MSE) > 1e-5*a.MSE || math.Abs(a.GradNorm-b.GradNorm) > 1e-4*a.GradNorm {
+			t.Fatalf("step %d: one graph %+v, three replicas %+v", step, a, b)
+		}
+		for i, p := range ta.params {
+			q := tb.params[i]
+			if p.Name != q.Name {
+				t.Fatalf("parameter %d: %s against %s", i, p.Name, q.Name)
+			}
+			if d := maxAbsDiff(p.Grad.Data().([]float32), q.Grad.Data().([]float32)); d > 1e-5 {
+				t.Fatalf("step %d: gradient of %s differs by %g", step, p.Name, d)
+			}
+			// Adam divides by √v, so an element whose gradient is near 0 can move by a
+			// good part of the learning rate on rounding alone.
+			if d := maxAbsDiff(p.Value.Data().([]float32), q.Value.Data().([]float32)); d > 0.1*lr.Peak {
+				t.Fatalf("step %d: %s differs by %g after the update", step, p.Name, d)
+			}
+			for r, d := range tb.set.params[1:] {
+				if diff := maxAbsDiff(q.Value.Data().([]float32), d[i].Value.Data().([]float32)); diff != 0 {
+					t.Fatalf("step %d: replica %d's %s is %g off the first replica's", step, r+1, p.Name, diff)
+				}
+			}
+		}
+	}
+}
+
+func maxAbsDiff(a, b []float32) float64 {
+	var m float64
+	for i := range a {
+		m = max(m, math.Abs(float64(a[i]-b[i])))
+	}
+	return m
+}
+
+// TestVAEReplicasMatchOneGraph is the same for the VAE, whose loss is a mean over each
+// replica's own rows: a batch of 5 on 2 replicas (3 and 2 rows) must give the one-graph
+// loss, reconstruction error and gradients.
+func TestVAEReplicasMatchOneGraph(t *testing.T) {
+	one, multi := newTestModel(t), newTestModel(t)
+	c, err := multi.vaeCopy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	lr := lrSchedule{Peak: 2e-3, Total: 2}
+	ta, err := newVAETrainer([]*vae.Model{one.vae}, 1, lr, 1e-3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ta.Close()
+	tb, err := newVAETrainer([]*vae.Model{multi.vae, c}, 1, lr, 1e-3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tb.Close()
+	x, _, err := renderBatch(11, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x, err = cropBatch(rand.New(rand.NewPCG(1, 2)), x, 16, 4); err != nil {
+		t.Fatal(err)
+	}
+	a, err := ta.step(0, x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := tb.step(0, x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(a.Loss-b.Loss) > 1e-5*a.Loss || math.Abs(a.Recon-b.Recon) > 1e-6*a.Recon || math.Abs(a.KL-b.KL) > 1e-5*a.KL || math.Abs(a.GradNorm-b.GradNorm) > 1e-4*a.GradNorm {
+		t.Fatalf("one graph %+v, two replicas %+v", a, b)
+	}
+	for i, p := range ta.params {
+		if d := maxAbsDiff(p.Grad.Data().([]float32), tb.params[i].Grad.Data().([]float32)); d > 1e-5 {
+			t.Fatalf("gradient of %s differs by %g", p.Name, d)
+		}
+		if d := maxAbsDiff(tb.params[i].Value.Data().([]float32), tb.set.params[1][i].Value.Data().([]float32)); d != 0 {
+			t.Fatalf("the replica's %s is %g off after the step", p.Name, d)
+		}
 	}
 }

@@ -71,3 +71,58 @@ func ptr[T any](v T) *T { return &v }
 func (m *model) Close() error {
 	return errors.Join(m.vae.Close(), m.unet.Release())
 }
+
+// denoiser returns the model's UNet and text encoders as the first training replica.
+func (m *model) denoiser() *denoiser {
+	return &denoiser{u: m.unet, te1: m.te1, te2: m.te2}
+}
+
+// denoiserCopy builds another UNet and text encoder pair holding m's current weights,
+// a data-parallel replica for the UNet phase. Its Close releases the UNet's graphs.
+func (m *model) denoiserCopy() (*denoiser, error) {
+	u, err := unet.New(ptr(UNetConfig()), tensor.Float32)
+	if err != nil {
+		return nil, err
+	}
+	text := nn.NewParams(tensor.Float32)
+	vocab := m.te1.Config.VocabSize
+	te1, err := clip.NewTextModel(text, textEncoder1, TextConfig(vocab, false))
+	if err != nil {
+		return nil, err
+	}
+	te2, err := clip.NewTextModel(text, textEncoder2, TextConfig(vocab, true))
+	if err != nil {
+		return nil, err
+	}
+	for _, pair := range [][2]*nn.Params{{m.unet.Params(), u.Params()}, {m.text, text}} {
+		if err := copyParams(pair[1], pair[0]); err != nil {
+			return nil, err
+		}
+	}
+	return &denoiser{u: u, te1: te1, te2: te2}, nil
+}
+
+// vaeCopy builds another VAE holding m.vae's current weights, a data-parallel replica
+// for the VAE phase.
+func (m *model) vaeCopy() (*vae.Model, error) {
+	v, err := vae.New(VAEConfig(), tensor.Float32)
+	if err != nil {
+		return nil, err
+	}
+	if err := copyParams(v.Params, m.vae.Params); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// copyParams copies every tensor of src into the same-named tensor of dst.
+func copyParams(dst, src *nn.Params) error {
+	for _, name := range src.Names() {
+		d, s := dst.Get(name), src.Get(name)
+		if d == nil || !d.Value.Shape().Eq(s.Value.Shape()) {
+			return fmt.Errorf("replica: parameter %s is missing or has another shape", name)
+		}
+		copy(d.Value.Data().([]float32), s.Value.Data().([]float32))
+	}
+	return nil
+}

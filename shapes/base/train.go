@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/latexblend/latexblend/model/vae"
 	"github.com/latexblend/latexblend/shapes"
 )
 
@@ -37,6 +38,13 @@ type Config struct {
 	// EMADecay, if > 0, keeps an exponential moving average of the UNet and text
 	// encoder weights and writes the averages (checkpoints included).
 	EMADecay float64
+	// Replicas is how many copies of the model being trained (the VAE, then the UNet
+	// and text encoders) run each step's batch side by side, data-parallel inside the
+	// process (0 or 1: one; see replicaSet). A single graph of the tiny model keeps only
+	// about 1.2 cores busy; 2 replicas make a batch-8 UNet step about 1.6× faster on 2
+	// cores. The result differs from one replica's only by float rounding (the gradient
+	// is summed in another order).
+	Replicas int
 	// CaptionDropout is the fraction of UNet rows trained with zeroed conditioning.
 	CaptionDropout float64
 	// SaveEvery writes the folder every that many UNet steps (0: only at the end), so a
@@ -55,7 +63,7 @@ func DefaultConfig() Config {
 		Seed:     1,
 		VAESteps: 3000, VAEBatch: 4, VAECrop: 32, VAELR: 2e-3, KLWeight: 1e-5,
 		UNetSteps: 9000, UNetBatch: 8, UNetLR: 1e-3, MinSNRGamma: 5, EMADecay: 0.999,
-		PoolSize: 5000, CaptionDropout: 0.1,
+		PoolSize: 5000, CaptionDropout: 0.1, Replicas: 2,
 		LogEvery: 10,
 	}
 }
@@ -165,6 +173,13 @@ func (c *Config) check() error {
 	if c.CaptionDropout < 0 || c.CaptionDropout >= 1 {
 		return fmt.Errorf("shapes/base: CaptionDropout %g, want 0 <= p < 1", c.CaptionDropout)
 	}
+	if c.Replicas < 0 || c.Replicas > c.UNetBatch {
+		return fmt.Errorf("shapes/base: config Replicas = %d, want 0 to UNetBatch (%d)", c.Replicas, c.UNetBatch)
+	}
+	// The VAE phase uses min(Replicas, VAEBatch) of them.
+	if c.Replicas == 0 {
+		c.Replicas = 1
+	}
 	if c.LogEvery < 1 {
 		c.LogEvery = 10
 	}
@@ -219,7 +234,19 @@ func (r *reporter) tailMean() float64 {
 
 func trainVAE(ctx context.Context, m *model, cfg Config) (float64, error) {
 	lr := lrSchedule{Peak: cfg.VAELR, Warmup: min(50, cfg.VAESteps/10), Total: cfg.VAESteps, Floor: 0.05}
-	t := newVAETrainer(m.vae, cfg.Seed, lr, cfg.KLWeight)
+	vaes := []*vae.Model{m.vae}
+	for range min(cfg.Replicas, cfg.VAEBatch) - 1 {
+		c, err := m.vaeCopy()
+		if err != nil {
+			return 0, err
+		}
+		defer c.Close()
+		vaes = append(vaes, c)
+	}
+	t, err := newVAETrainer(vaes, cfg.Seed, lr, cfg.KLWeight)
+	if err != nil {
+		return 0, err
+	}
 	defer t.Close()
 	rep := newReporter(cfg, "vae", cfg.VAESteps)
 	recon := newReporter(cfg, "vae", cfg.VAESteps)
@@ -300,7 +327,16 @@ func encodePool(ctx context.Context, m *model, cfg Config) (*latentPool, error) 
 
 func trainUNet(ctx context.Context, dir string, m *model, pool *latentPool, cfg Config, meta map[string]string) (float64, error) {
 	lr := lrSchedule{Peak: cfg.UNetLR, Warmup: min(100, cfg.UNetSteps/10), Total: cfg.UNetSteps, Floor: 0.05}
-	t, err := newUNetTrainer(m.unet, m.te1, m.te2, m.tok1, m.tok2, cfg.Seed, lr, cfg.CaptionDropout)
+	reps := []*denoiser{m.denoiser()}
+	for range cfg.Replicas - 1 {
+		d, err := m.denoiserCopy()
+		if err != nil {
+			return 0, err
+		}
+		defer d.u.Release()
+		reps = append(reps, d)
+	}
+	t, err := newUNetTrainer(reps, m.tok1, m.tok2, cfg.Seed, lr, cfg.CaptionDropout)
 	if err != nil {
 		return 0, err
 	}

@@ -30,18 +30,17 @@ const (
 )
 
 // unetTrainer trains the UNet and both text encoders jointly on (latent, caption)
-// pairs with DDPM's epsilon objective.
+// pairs with DDPM's epsilon objective, data-parallel over its replicas (replicaSet).
 type unetTrainer struct {
-	u        *unet.Model
-	te1, te2 *clip.TextModel
-	tok1     *clip.Tokenizer
-	tok2     *clip.Tokenizer
-	ddpm     *schedule.DDPM
-	prog     *nn.Program
-	opt      *nn.AdamW
-	lr       lrSchedule
-	rng      *rand.Rand
-	params   []*nn.Param
+	reps   []*denoiser
+	set    *replicaSet
+	tok1   *clip.Tokenizer
+	tok2   *clip.Tokenizer
+	ddpm   *schedule.DDPM
+	opt    *nn.AdamW
+	lr     lrSchedule
+	rng    *rand.Rand
+	params []*nn.Param // the first replica's trainable parameters
 	// dropout is the fraction of rows whose conditioning is zeroed, which is what the
 	// pipeline's negative branch feeds the UNet (force_zeros_for_empty_prompt).
 	dropout float64
@@ -49,6 +48,12 @@ type unetTrainer struct {
 	// snrGamma is Config.MinSNRGamma; acp is the schedule's ᾱ_t for its SNR.
 	snrGamma float64
 	acp      []float64
+}
+
+// denoiser is one replica: a UNet and the two text encoders.
+type denoiser struct {
+	u        *unet.Model
+	te1, te2 *clip.TextModel
 }
 
 // schedulerSettings turns the model's scheduler config into schedule.Config for DDPM's
@@ -65,19 +70,41 @@ func schedulerSettings() schedule.Config {
 	}
 }
 
-func newUNetTrainer(u *unet.Model, te1, te2 *clip.TextModel, tok1, tok2 *clip.Tokenizer, seed uint64, lr lrSchedule, dropout float64) (*unetTrainer, error) {
+// newUNetTrainer trains reps[0]; any further replicas must hold the same weights (see
+// model.denoiserCopy).
+func newUNetTrainer(reps []*denoiser, tok1, tok2 *clip.Tokenizer, seed uint64, lr lrSchedule, dropout float64) (*unetTrainer, error) {
+	if len(reps) == 0 {
+		return nil, fmt.Errorf("unet trainer: no replicas")
+	}
 	ddpm, err := schedule.NewDDPM(schedulerSettings())
 	if err != nil {
 		return nil, err
 	}
-	t := &unetTrainer{u: u, te1: te1, te2: te2, tok1: tok1, tok2: tok2, ddpm: ddpm, lr: lr, dropout: dropout,
+	t := &unetTrainer{reps: reps, tok1: tok1, tok2: tok2, ddpm: ddpm, lr: lr, dropout: dropout,
 		opt:     nn.NewAdamW(lr.Peak, 0.01),
 		rng:     rand.New(rand.NewPCG(seed, 0x756e6574)), // "unet"
 		timeIDs: sdxl.SizeConditioning{OriginalSize: [2]int{ImageSize, ImageSize}, TargetSize: [2]int{ImageSize, ImageSize}}.TimeIDs(),
 		acp:     ddpm.AlphasCumprod(),
 	}
+	progs := make([]*nn.Program, len(reps))
+	params := make([][]*nn.Param, len(reps))
+	for i, d := range reps {
+		params[i] = d.trainable()
+		progs[i] = nn.NewProgram(d.u.Params(), d.build, nn.Hooks{})
+	}
+	if t.set, err = newReplicaSet(progs, params, false); err != nil {
+		return nil, fmt.Errorf("unet trainer: %w", err)
+	}
+	t.params = t.set.trainable()
+	return t, nil
+}
+
+// trainable marks what the UNet phase trains and returns it: the whole UNet and both
+// text encoders, except what SDXL never reads.
+func (d *denoiser) trainable() []*nn.Param {
+	u, te1, te2 := d.u, d.te1, d.te2
 	u.Params().SetTrainable(func(string) bool { return true })
-	t.params = u.Params().Trainable()
+	params := u.Params().Trainable()
 	// SDXL reads encoder 1's penultimate state only, so its last layer and final norm
 	// never see a gradient; leave them at their initial values.
 	last := nn.Join(te1.Prefix, "text_model.encoder.layers", fmt.Sprint(len(te1.Layers)-1)) + "."
@@ -89,14 +116,12 @@ func newUNetTrainer(u *unet.Model, te1, te2 *clip.TextModel, tok1, tok2 *clip.To
 	})
 	if te2.Params() != te1.Params() {
 		te2.Params().SetTrainable(func(string) bool { return true })
-		t.params = append(t.params, te2.Params().Trainable()...)
+		params = append(params, te2.Params().Trainable()...)
 	}
-	t.params = append(t.params, te1.Params().Trainable()...)
-	t.prog = nn.NewProgram(u.Params(), t.build, nn.Hooks{})
-	return t, nil
+	return append(params, te1.Params().Trainable()...)
 }
 
-func (t *unetTrainer) build(b *nn.Builder) error {
+func (d *denoiser) build(b *nn.Builder) error {
 	var ins [5]*G.Node
 	for i, name := range []string{inIDs1, inIDs2, inPoolSel2, inCtxKeep, inPooledKeep} {
 		n, err := b.Input(name)
@@ -105,7 +130,7 @@ func (t *unetTrainer) build(b *nn.Builder) error {
 		}
 		ins[i] = n
 	}
-	ctx, pooled, err := sdxl.PromptForward(b, t.te1, t.te2, ins[0], ins[1], ins[2])
+	ctx, pooled, err := sdxl.PromptForward(b, d.te1, d.te2, ins[0], ins[1], ins[2])
 	if err != nil {
 		return err
 	}
@@ -115,11 +140,11 @@ func (t *unetTrainer) build(b *nn.Builder) error {
 	if pooled, err = G.HadamardProd(pooled, ins[4]); err != nil {
 		return err
 	}
-	nodes, err := t.u.NodesFor(b, ctx, pooled)
+	nodes, err := d.u.NodesFor(b, ctx, pooled)
 	if err != nil {
 		return err
 	}
-	pred, err := t.u.Build(b, nodes, unet.BuildOptions{})
+	pred, err := d.u.Build(b, nodes, unet.BuildOptions{})
 	if err != nil {
 		return err
 	}
@@ -216,8 +241,9 @@ func (t *unetTrainer) inputs(batch unetBatch) (map[string]*tensor.Dense, error) 
 		return nil, err
 	}
 	l := len(ids1[0])
-	d := t.te1.HiddenSize() + t.te2.HiddenSize()
-	p := t.te2.Config.ProjectionDim
+	te1, te2 := t.reps[0].te1, t.reps[0].te2
+	d := te1.HiddenSize() + te2.HiddenSize()
+	p := te2.Config.ProjectionDim
 	ctxKeep := make([]float32, n*l*d)
 	pooledKeep := make([]float32, n*p)
 	timeIDs := make([]float32, 0, 6*n)
@@ -237,7 +263,7 @@ func (t *unetTrainer) inputs(batch unetBatch) (map[string]*tensor.Dense, error) 
 		fill(lw[i*per:(i+1)*per], float32(t.rowWeight(ts[i])/float64(len(eps))))
 	}
 	in[inLossWeight] = dense(lw, n, latentChannels, side, side)
-	std, err := t.u.GraphInputs(unet.Inputs{
+	std, err := t.reps[0].u.GraphInputs(unet.Inputs{
 		Sample:     dense(noisy, n, latentChannels, side, side),
 		Timesteps:  ts,
 		Context:    dense(make([]float32, n*l*d), n, l, d),
@@ -268,18 +294,22 @@ func (t *unetTrainer) step(step int, batch unetBatch) (unetStats, error) {
 	if err != nil {
 		return unetStats{}, fmt.Errorf("unet step %d: %w", step, err)
 	}
-	res, err := t.prog.Run(in)
+	loss, out, err := t.set.run(in, len(batch.Captions), outPred)
 	if err != nil {
 		return unetStats{}, fmt.Errorf("unet step %d: %w", step, err)
 	}
-	st := unetStats{Loss: res.Loss, MSE: mse(res.Outputs[outPred].Data().([]float32), in[inEpsilon].Data().([]float32))}
+	st := unetStats{Loss: loss, MSE: mse(out[outPred], in[inEpsilon].Data().([]float32))}
 	if !finite(st.Loss) {
 		return st, fmt.Errorf("unet step %d: loss is %v", step, st.Loss)
 	}
 	st.GradNorm = clipGradNorm(t.params, 1)
 	t.opt.LR = t.lr.at(step)
-	return st, t.opt.Step(t.params)
+	if err := t.opt.Step(t.params); err != nil {
+		return st, err
+	}
+	t.set.sync()
+	return st, nil
 }
 
-// Close releases the compiled graph.
-func (t *unetTrainer) Close() error { return t.prog.Close() }
+// Close releases the compiled graphs.
+func (t *unetTrainer) Close() error { return t.set.Close() }

@@ -25,8 +25,8 @@ const (
 // reconstruction error plus a small KL term keeping the latents near N(0, I), so the
 // encoder's log-variance is trained too (Custom Diffusion encodes with a sample).
 type vaeTrainer struct {
-	m        *vae.Model
-	prog     *nn.Program
+	m        *vae.Model // the first replica, which the optimiser updates
+	set      *replicaSet
 	opt      *nn.AdamW
 	lr       lrSchedule
 	rng      *rand.Rand
@@ -34,16 +34,32 @@ type vaeTrainer struct {
 	params   []*nn.Param
 }
 
-func newVAETrainer(m *vae.Model, seed uint64, lr lrSchedule, klWeight float64) *vaeTrainer {
-	t := &vaeTrainer{m: m, lr: lr, klWeight: klWeight, opt: nn.NewAdamW(lr.Peak, 0),
+// newVAETrainer trains ms[0]; any further models are data-parallel replicas
+// (replicaSet) that must hold the same weights.
+func newVAETrainer(ms []*vae.Model, seed uint64, lr lrSchedule, klWeight float64) (*vaeTrainer, error) {
+	t := &vaeTrainer{m: ms[0], lr: lr, klWeight: klWeight, opt: nn.NewAdamW(lr.Peak, 0),
 		rng: rand.New(rand.NewPCG(seed, 0x766165))} // "vae"
-	m.Params.SetTrainable(func(string) bool { return true })
-	t.params = m.Params.Trainable()
-	t.prog = nn.NewProgram(m.Params, t.build, nn.Hooks{})
-	return t
+	progs := make([]*nn.Program, len(ms))
+	params := make([][]*nn.Param, len(ms))
+	for i, m := range ms {
+		m.Params.SetTrainable(func(string) bool { return true })
+		params[i] = m.Params.Trainable()
+		progs[i] = nn.NewProgram(m.Params, t.builder(m), nn.Hooks{})
+	}
+	var err error
+	if t.set, err = newReplicaSet(progs, params, true); err != nil {
+		return nil, fmt.Errorf("vae trainer: %w", err)
+	}
+	t.params = t.set.trainable()
+	return t, nil
 }
 
-func (t *vaeTrainer) build(b *nn.Builder) error {
+// builder returns the training graph of one replica.
+func (t *vaeTrainer) builder(m *vae.Model) nn.BuildFunc {
+	return func(b *nn.Builder) error { return t.build(b, m) }
+}
+
+func (t *vaeTrainer) build(b *nn.Builder, m *vae.Model) error {
 	x, err := b.Input(inImage)
 	if err != nil {
 		return err
@@ -52,7 +68,7 @@ func (t *vaeTrainer) build(b *nn.Builder) error {
 	if err != nil {
 		return err
 	}
-	moments, err := t.m.EncodeGraph(b, x)
+	moments, err := m.EncodeGraph(b, x)
 	if err != nil {
 		return err
 	}
@@ -89,7 +105,7 @@ func (t *vaeTrainer) build(b *nn.Builder) error {
 	if err != nil {
 		return err
 	}
-	rec, err := t.m.DecodeGraph(b, zf)
+	rec, err := m.DecodeGraph(b, zf)
 	if err != nil {
 		return err
 	}
@@ -170,18 +186,21 @@ func (t *vaeTrainer) step(step int, x *tensor.Dense) (vaeStats, error) {
 	hw := (s[2] / t.m.DownFactor()) * (s[3] / t.m.DownFactor())
 	lc := t.m.LatentChannels()
 	noise := dense(normals(t.rng, s[0]*hw*lc), s[0], hw, lc)
-	res, err := t.prog.Run(map[string]*tensor.Dense{inImage: x, inVAENoise: noise})
+	loss, out, err := t.set.run(map[string]*tensor.Dense{inImage: x, inVAENoise: noise}, s[0], outRecon, outMean, outLogVar)
 	if err != nil {
 		return vaeStats{}, fmt.Errorf("vae step %d: %w", step, err)
 	}
-	st := vaeStats{Loss: res.Loss, Recon: mse(res.Outputs[outRecon].Data().([]float32), x.Data().([]float32)),
-		KL: klPerDim(res.Outputs[outMean].Data().([]float32), res.Outputs[outLogVar].Data().([]float32))}
+	st := vaeStats{Loss: loss, Recon: mse(out[outRecon], x.Data().([]float32)), KL: klPerDim(out[outMean], out[outLogVar])}
 	if !finite(st.Loss) {
 		return st, fmt.Errorf("vae step %d: loss is %v", step, st.Loss)
 	}
 	st.GradNorm = clipGradNorm(t.params, 1)
 	t.opt.LR = t.lr.at(step)
-	return st, t.opt.Step(t.params)
+	if err := t.opt.Step(t.params); err != nil {
+		return st, err
+	}
+	t.set.sync()
+	return st, nil
 }
 
 // scalarOf reads a one-element tensor.
@@ -200,7 +219,7 @@ func scalarOf(x *tensor.Dense) float64 {
 }
 
 // Close releases the compiled graph.
-func (t *vaeTrainer) Close() error { return t.prog.Close() }
+func (t *vaeTrainer) Close() error { return t.set.Close() }
 
 // mse is mean((a − b)²).
 func mse(a, b []float32) float64 {
