@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"os"
 	"path/filepath"
 	"testing"
@@ -165,6 +166,7 @@ func TestConfigErrors(t *testing.T) {
 		{"dropout 1", func(c *Config) { c.CaptionDropout = 1 }},
 		{"more replicas than rows", func(c *Config) { c.Replicas = c.UNetBatch + 1 }},
 		{"negative replicas", func(c *Config) { c.Replicas = -1 }},
+		{"tail swap above 1", func(c *Config) { c.TailSwap = 1.5 }},
 	} {
 		c := DefaultConfig()
 		tc.edit(&c)
@@ -444,5 +446,56 @@ func TestVAEReplicasMatchOneGraph(t *testing.T) {
 		if d := maxAbsDiff(tb.params[i].Value.Data().([]float32), tb.set.params[1][i].Value.Data().([]float32)); d != 0 {
 			t.Fatalf("the replica's %s is %g off after the step", p.Name, d)
 		}
+	}
+}
+
+// TestTailSwap checks the donor-tail branch: with every row swapped, donors equal to
+// the rows' own captions must give exactly the unswapped loss (the branch rebuilds the
+// same context), and other donors must change it.
+func TestTailSwap(t *testing.T) {
+	m := newTestModel(t)
+	per := latentChannels * LatentSize * LatentSize
+	caps := []string{"a photo of a red circle", "a blue square and a yellow star"}
+	lossWith := func(swap float64, donors []string) float64 {
+		t.Helper()
+		tr, err := newUNetTrainer([]*denoiser{m.denoiser()}, m.tok1, m.tok2, 1, lrSchedule{Peak: 1e-3, Total: 1}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tr.Close()
+		tr.setTailSwap(swap)
+		in, err := tr.inputs(unetBatch{Latents: normals(rand.New(rand.NewPCG(3, 4)), 2*per), Captions: caps, Donors: donors})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if swap > 0 {
+			own := in[inTailOwn].Data().([]float32)
+			take := in[inTailTake].Data().([]float32)
+			d := len(own) / (2 * 77)
+			eos := slices.Index(m.tok1.EncodePadded(caps[0]), m.tok1.EOS())
+			if own[(eos-1)*d] != 1 || own[eos*d] != 0 || take[eos*d] != 1 || take[(eos-1)*d] != 0 {
+				t.Fatalf("row 0's tail masks around its EOS at %d: own %v %v, take %v %v", eos, own[(eos-1)*d], own[eos*d], take[(eos-1)*d], take[eos*d])
+			}
+		}
+		loss, _, err := tr.set.run(in, 2, outPred)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return loss
+	}
+	plain := lossWith(0, nil)
+	same := lossWith(1, caps)
+	other := lossWith(1, []string{"a purple ring", "a checkered cross on the left of a green triangle"})
+	// own·1 + donor·0 is exactly own, so the loss must not move at all; a freshly
+	// initialised UNet barely reads its context, so other donors move it only a little
+	// (about 4e-6 relative), but far above zero.
+	if same != plain {
+		t.Fatalf("donors = own captions: loss %v, without swapping %v", same, plain)
+	}
+	if math.Abs(other-plain) < 1e-7*plain {
+		t.Fatalf("other donors: loss %v, the same as without swapping (%v)", other, plain)
+	}
+	if _, err := (&unetTrainer{}).inputs(unetBatch{}); err == nil {
+		t.Fatal("an empty batch was accepted")
 	}
 }

@@ -45,6 +45,13 @@ type Config struct {
 	// cores. The result differs from one replica's only by float rounding (the gradient
 	// is summed in another order).
 	Replicas int
+	// TailSwap is the fraction of UNet rows whose context from the end-of-text token on
+	// (the EOS and padding positions) is another caption's. Those positions attend to
+	// every word of a causal CLIP encoder's prompt, so a UNet trained from scratch
+	// learns to read the whole prompt there, and edits of a word's keys and values
+	// (LatexBlend's replacement) then change nothing. With the tails unreliable, the
+	// words are what the UNet must read.
+	TailSwap float64
 	// CaptionDropout is the fraction of UNet rows trained with zeroed conditioning.
 	CaptionDropout float64
 	// SaveEvery writes the folder every that many UNet steps (0: only at the end), so a
@@ -61,9 +68,9 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Seed:     1,
-		VAESteps: 3000, VAEBatch: 4, VAECrop: 32, VAELR: 2e-3, KLWeight: 1e-5,
-		UNetSteps: 9000, UNetBatch: 8, UNetLR: 1e-3, MinSNRGamma: 5, EMADecay: 0.999,
-		PoolSize: 5000, CaptionDropout: 0.1, Replicas: 2,
+		VAESteps: 6000, VAEBatch: 4, VAECrop: 32, VAELR: 2e-3, KLWeight: 1e-5,
+		UNetSteps: 22000, UNetBatch: 8, UNetLR: 1e-3, MinSNRGamma: 5, EMADecay: 0.999,
+		PoolSize: 10000, CaptionDropout: 0.1, Replicas: 2, TailSwap: 0.5,
 		LogEvery: 10,
 	}
 }
@@ -169,6 +176,9 @@ func (c *Config) check() error {
 	}
 	if c.MinSNRGamma < 0 || c.EMADecay < 0 || c.EMADecay >= 1 {
 		return fmt.Errorf("shapes/base: MinSNRGamma %g must be >= 0 and EMADecay %g in [0, 1)", c.MinSNRGamma, c.EMADecay)
+	}
+	if c.TailSwap < 0 || c.TailSwap > 1 {
+		return fmt.Errorf("shapes/base: TailSwap %g, want 0 <= p <= 1", c.TailSwap)
 	}
 	if c.CaptionDropout < 0 || c.CaptionDropout >= 1 {
 		return fmt.Errorf("shapes/base: CaptionDropout %g, want 0 <= p < 1", c.CaptionDropout)
@@ -342,6 +352,7 @@ func trainUNet(ctx context.Context, dir string, m *model, pool *latentPool, cfg 
 	}
 	defer t.Close()
 	t.snrGamma = cfg.MinSNRGamma
+	t.setTailSwap(cfg.TailSwap)
 	var avg *ema
 	if cfg.EMADecay > 0 {
 		avg = newEMA(t.params, cfg.EMADecay)
@@ -372,6 +383,11 @@ func trainUNet(ctx context.Context, dir string, m *model, pool *latentPool, cfg 
 				b.Latents = append(b.Latents, (mean[j]+std[j]*float32(rng.NormFloat64()))*scale)
 			}
 			b.Captions = append(b.Captions, pool.captions[i])
+		}
+		if cfg.TailSwap > 0 {
+			for range cfg.UNetBatch {
+				b.Donors = append(b.Donors, pool.captions[rng.IntN(len(pool.captions))])
+			}
 		}
 		st, err := t.step(step, b)
 		if err != nil {

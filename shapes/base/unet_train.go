@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 
 	G "gorgonia.org/gorgonia"
@@ -24,6 +25,11 @@ const (
 	inPoolSel2   = "pool_sel2"   // [B, 1, 1, 77] encoder 2's pooled position
 	inCtxKeep    = "ctx_keep"    // [B, 77, D] 1, or 0 for a caption-dropped row
 	inPooledKeep = "pooled_keep" // [B, P] the same for the pooled embedding
+	inTailIDs1   = "tail_ids1"   // [B, 77] tokenizer 1 ids of the donor captions (Config.TailSwap)
+	inTailIDs2   = "tail_ids2"   // [B, 77] and tokenizer 2's
+	inTailSel2   = "tail_sel2"   // [B, 1, 1, 77] the donors' pooled positions (unused, Forward needs them)
+	inTailOwn    = "tail_own"    // [B, 77, D] 1 where a row keeps its own context
+	inTailTake   = "tail_take"   // [B, 77, D] 1 − tail_own: where it takes the donor's
 	inEpsilon    = "epsilon"     // [B, 4, h, w] the noise the UNet must predict
 	inLossWeight = "loss_weight" // [B, 4, h, w] each row's loss weight (min-SNR), over the element count
 	outPred      = "pred"        // [B, 4, h, w] the UNet's epsilon prediction
@@ -48,12 +54,43 @@ type unetTrainer struct {
 	// snrGamma is Config.MinSNRGamma; acp is the schedule's ᾱ_t for its SNR.
 	snrGamma float64
 	acp      []float64
+	// tailSwap is Config.TailSwap: the fraction of rows whose context from the
+	// end-of-text token on is another caption's.
+	tailSwap float64
 }
 
 // denoiser is one replica: a UNet and the two text encoders.
 type denoiser struct {
 	u        *unet.Model
 	te1, te2 *clip.TextModel
+	// tailSwap builds the donor-tail branch (Config.TailSwap > 0).
+	tailSwap bool
+}
+
+// swapTails mixes each row's context with the context of a donor caption from the
+// end-of-text token on: ctx·tail_own + donor·tail_take. Rows that keep their own tail
+// have tail_own 1 everywhere.
+func (d *denoiser) swapTails(b *nn.Builder, ctx *G.Node) (*G.Node, error) {
+	var ins [5]*G.Node
+	for i, name := range []string{inTailIDs1, inTailIDs2, inTailSel2, inTailOwn, inTailTake} {
+		n, err := b.Input(name)
+		if err != nil {
+			return nil, err
+		}
+		ins[i] = n
+	}
+	donor, _, err := sdxl.PromptForward(b, d.te1, d.te2, ins[0], ins[1], ins[2])
+	if err != nil {
+		return nil, err
+	}
+	own, err := G.HadamardProd(ctx, ins[3])
+	if err != nil {
+		return nil, err
+	}
+	if donor, err = G.HadamardProd(donor, ins[4]); err != nil {
+		return nil, err
+	}
+	return G.Add(own, donor)
 }
 
 // schedulerSettings turns the model's scheduler config into schedule.Config for DDPM's
@@ -134,6 +171,11 @@ func (d *denoiser) build(b *nn.Builder) error {
 	if err != nil {
 		return err
 	}
+	if d.tailSwap {
+		if ctx, err = d.swapTails(b, ctx); err != nil {
+			return err
+		}
+	}
 	if ctx, err = G.HadamardProd(ctx, ins[3]); err != nil {
 		return err
 	}
@@ -194,6 +236,9 @@ func (t *unetTrainer) rowWeight(ts float64) float64 {
 type unetBatch struct {
 	Latents  []float32
 	Captions []string
+	// Donors are other captions, one per row, whose context tails may replace the
+	// rows' own (unetTrainer.tailSwap > 0).
+	Donors []string
 }
 
 // unetStats is one step's outcome: the (min-SNR weighted) loss that was minimised and
@@ -257,6 +302,11 @@ func (t *unetTrainer) inputs(batch unetBatch) (map[string]*tensor.Dense, error) 
 	}
 	in[inCtxKeep] = dense(ctxKeep, n, l, d)
 	in[inPooledKeep] = dense(pooledKeep, n, p)
+	if t.tailSwap > 0 {
+		if err := t.tailInputs(in, batch, ids1, d); err != nil {
+			return nil, err
+		}
+	}
 	in[inEpsilon] = dense(eps, n, latentChannels, side, side)
 	lw := make([]float32, len(eps))
 	for i := range n {
@@ -280,6 +330,59 @@ func (t *unetTrainer) inputs(batch unetBatch) (map[string]*tensor.Dense, error) 
 		in[k] = v
 	}
 	return in, nil
+}
+
+// setTailSwap sets the fraction of rows trained with another caption's context tail;
+// call it before the first step (the graphs are built then).
+func (t *unetTrainer) setTailSwap(p float64) {
+	t.tailSwap = p
+	for _, d := range t.reps {
+		d.tailSwap = p > 0
+	}
+}
+
+// tailInputs encodes the donor captions and draws which rows take a donor's context
+// from their own end-of-text token on.
+func (t *unetTrainer) tailInputs(in map[string]*tensor.Dense, batch unetBatch, ids1 [][]int, d int) error {
+	n := len(batch.Captions)
+	if len(batch.Donors) != n {
+		return fmt.Errorf("unet batch: %d donor captions for %d rows", len(batch.Donors), n)
+	}
+	don1 := make([][]int, n)
+	don2 := make([][]int, n)
+	for i, c := range batch.Donors {
+		don1[i] = t.tok1.EncodePadded(c)
+		don2[i] = t.tok2.EncodePadded(c)
+	}
+	var err error
+	dt := tensor.Float32
+	if in[inTailIDs1], err = clip.IDsTensor(dt, don1); err != nil {
+		return err
+	}
+	if in[inTailIDs2], err = clip.IDsTensor(dt, don2); err != nil {
+		return err
+	}
+	if in[inTailSel2], err = clip.PoolSelectTensor(dt, don2); err != nil {
+		return err
+	}
+	l := len(ids1[0])
+	own := make([]float32, n*l*d)
+	take := make([]float32, n*l*d)
+	for i := range n {
+		from := l // keep everything
+		if t.rng.Float64() < t.tailSwap {
+			from = slices.Index(ids1[i], t.tok1.EOS())
+			if from < 0 {
+				from = l
+			}
+		}
+		row := own[i*l*d : (i+1)*l*d]
+		fill(row[:from*d], 1)
+		fill(take[i*l*d+from*d:(i+1)*l*d], 1)
+	}
+	in[inTailOwn] = dense(own, n, l, d)
+	in[inTailTake] = dense(take, n, l, d)
+	return nil
 }
 
 func fill(x []float32, v float32) {
