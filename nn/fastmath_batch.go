@@ -140,29 +140,32 @@ func sigmoidActivation32(a float64) (fwd func(x, out []float32), grad func(x, dy
 	return fwd, grad
 }
 
+// erfHalfSqrt2 writes erf(x[i]/√2) to e[i] (float64), the GELU kernels' common part.
+func erfHalfSqrt2(e []float64, x []float32) {
+	var u [batchChunk]float64
+	for i, v := range x {
+		u[i] = float64(v) / sqrt2
+	}
+	erfBatch(e, u[:len(x)])
+}
+
 // geluActivation32 returns the float32 loops of the exact GELU 0.5·x·(1+erf(x/√2)).
 func geluActivation32() (fwd func(x, out []float32), grad func(x, dy, out []float32)) {
 	fwd = func(x, out []float32) {
-		var u, e [batchChunk]float64
+		var e [batchChunk]float64
 		for lo := 0; lo < len(x); lo += batchChunk {
 			xs := x[lo:min(lo+batchChunk, len(x))]
-			for i, v := range xs {
-				u[i] = float64(v) / sqrt2
-			}
-			erfBatch(e[:len(xs)], u[:len(xs)])
+			erfHalfSqrt2(e[:len(xs)], xs)
 			for i, v := range xs {
 				out[lo+i] = float32(0.5 * float64(v) * (1 + e[i]))
 			}
 		}
 	}
 	grad = func(x, dy, out []float32) {
-		var u, e [batchChunk]float64
+		var e [batchChunk]float64
 		for lo := 0; lo < len(x); lo += batchChunk {
 			xs := x[lo:min(lo+batchChunk, len(x))]
-			for i, v := range xs {
-				u[i] = float64(v) / sqrt2
-			}
-			erfBatch(e[:len(xs)], u[:len(xs)])
+			erfHalfSqrt2(e[:len(xs)], xs)
 			for i, v := range xs {
 				xv := float64(v)
 				g := -0.5 * xv * xv
