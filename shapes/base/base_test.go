@@ -214,7 +214,7 @@ func TestCommittedModel(t *testing.T) {
 }
 
 // committedIdentity is diffusers.Identity of the committed shapes/model.
-const committedIdentity = "bf73f28737fea44c7797a133a41a26c7a0b3336693a085c55a9d3d2d1f5259e2"
+const committedIdentity = "c621511f628ec75e25c180923eff209e1dab057df3c4adcc810a72a90d535d5c"
 
 // TestCropBatch checks that every crop is an aligned window of its own image and that
 // bad sizes are refused.
