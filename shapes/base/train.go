@@ -49,7 +49,7 @@ type Config struct {
 	// (the EOS and padding positions) is another caption's. Those positions attend to
 	// every word of a causal CLIP encoder's prompt, so a UNet trained from scratch
 	// learns to read the whole prompt there, and edits of a word's keys and values
-	// (LatexBlend's replacement) then change nothing. With the tails unreliable, the
+	// (LatexBlend's replacement) then change little. With the tails unreliable, the
 	// words are what the UNet must read.
 	TailSwap float64
 	// CaptionDropout is the fraction of UNet rows trained with zeroed conditioning.
