@@ -54,15 +54,23 @@ func newModel(dir string, seed uint64) (*model, error) {
 		return nil, err
 	}
 	initParams(m.unet.Params(), seed^0x2)
-	if m.te1, err = clip.NewTextModel(m.text, textEncoder1, TextConfig(vocab, false)); err != nil {
-		return nil, err
-	}
-	if m.te2, err = clip.NewTextModel(m.text, textEncoder2, TextConfig(vocab, true)); err != nil {
+	if m.te1, m.te2, err = newTextEncoders(m.text, vocab); err != nil {
 		return nil, err
 	}
 	m.te1.InitRandom(seed ^ 0x3)
 	m.te2.InitRandom(seed ^ 0x4)
 	return m, nil
+}
+
+// newTextEncoders registers both text encoders in one store, under their folder names.
+func newTextEncoders(text *nn.Params, vocab int) (te1, te2 *clip.TextModel, err error) {
+	if te1, err = clip.NewTextModel(text, textEncoder1, TextConfig(vocab, false)); err != nil {
+		return nil, nil, err
+	}
+	if te2, err = clip.NewTextModel(text, textEncoder2, TextConfig(vocab, true)); err != nil {
+		return nil, nil, err
+	}
+	return te1, te2, nil
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -78,19 +86,14 @@ func (m *model) denoiser() *denoiser {
 }
 
 // denoiserCopy builds another UNet and text encoder pair holding m's current weights,
-// a data-parallel replica for the UNet phase. Its Close releases the UNet's graphs.
+// a data-parallel replica for the UNet phase; the caller releases its UNet (u.Release).
 func (m *model) denoiserCopy() (*denoiser, error) {
 	u, err := unet.New(ptr(UNetConfig()), tensor.Float32)
 	if err != nil {
 		return nil, err
 	}
 	text := nn.NewParams(tensor.Float32)
-	vocab := m.te1.Config.VocabSize
-	te1, err := clip.NewTextModel(text, textEncoder1, TextConfig(vocab, false))
-	if err != nil {
-		return nil, err
-	}
-	te2, err := clip.NewTextModel(text, textEncoder2, TextConfig(vocab, true))
+	te1, te2, err := newTextEncoders(text, m.te1.Config.VocabSize)
 	if err != nil {
 		return nil, err
 	}
