@@ -114,7 +114,7 @@ func newShapesTrainBaseCmd() *cobra.Command {
 	fl.Float64Var(&cfg.UNetLR, "unet-lr", cfg.UNetLR, "peak UNet + text encoder learning rate")
 	fl.Float64Var(&cfg.MinSNRGamma, "min-snr-gamma", cfg.MinSNRGamma, "min-SNR loss weighting γ of the UNet phase (0: plain epsilon MSE)")
 	fl.Float64Var(&cfg.EMADecay, "ema-decay", cfg.EMADecay, "decay of the UNet and text encoder weights' moving average, which is what is written (0: the last step's weights)")
-	fl.Float64Var(&cfg.TailSwap, "tail-swap", cfg.TailSwap, "fraction of UNet rows whose context from the end-of-text token on is another caption's, so the UNet reads the words (0: off)")
+	fl.Float64Var(&cfg.TailSwap, "tail-swap", cfg.TailSwap, "fraction of UNet rows whose context from the end-of-text token on and pooled embedding are another caption's, so the UNet reads the words (0: off)")
 	fl.IntVar(&cfg.Replicas, "replicas", cfg.Replicas, "copies of the UNet that run each step's batch side by side (data-parallel in the process; 1 for none)")
 	fl.IntVar(&cfg.PoolSize, "pool", cfg.PoolSize, "rendered scenes the UNet phase trains on")
 	fl.IntVar(&cfg.SaveEvery, "save-every", 0, "also write the folder every N UNet steps")

@@ -476,6 +476,15 @@ func TestTailSwap(t *testing.T) {
 			if own[(eos-1)*d] != 1 || own[eos*d] != 0 || take[eos*d] != 1 || take[(eos-1)*d] != 0 {
 				t.Fatalf("row 0's tail masks around its EOS at %d: own %v %v, take %v %v", eos, own[(eos-1)*d], own[eos*d], take[(eos-1)*d], take[eos*d])
 			}
+			// The pooled embedding is encoder 2's end-of-text state: a swapped row takes the
+			// donor's whole.
+			pOwn := in[inPooledOwn].Data().([]float32)
+			pTake := in[inPooledTake].Data().([]float32)
+			for i := range pOwn {
+				if pOwn[i] != 0 || pTake[i] != 1 {
+					t.Fatalf("pooled masks at %d with every row swapped: own %v, take %v", i, pOwn[i], pTake[i])
+				}
+			}
 		}
 		loss, _, err := tr.set.run(in, 2, outPred)
 		if err != nil {

@@ -46,11 +46,14 @@ type Config struct {
 	// is summed in another order).
 	Replicas int
 	// TailSwap is the fraction of UNet rows whose context from the end-of-text token on
-	// (the EOS and padding positions) is another caption's. Those positions attend to
-	// every word of a causal CLIP encoder's prompt, so a UNet trained from scratch
-	// learns to read the whole prompt there, and edits of a word's keys and values
-	// (LatexBlend's replacement) then change little. With the tails unreliable, the
-	// words are what the UNet must read.
+	// (the EOS and padding positions) and whose pooled embedding (encoder 2's EOS state)
+	// are another caption's. Those positions attend to every word of a causal CLIP
+	// encoder's prompt, so a UNet trained from scratch learns to read the whole prompt
+	// there, and edits of a word's keys and values (LatexBlend's replacement) then
+	// change little. With the tails unreliable, the words are what the UNet must read.
+	// A model whose rows all kept their own pooled embedding drew a texture only when
+	// the pooled embedding named it as well, so LatexBlend, which keeps the plain
+	// prompt's, could bring in shapes but no textures.
 	TailSwap float64
 	// CaptionDropout is the fraction of UNet rows trained with zeroed conditioning.
 	CaptionDropout float64

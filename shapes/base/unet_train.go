@@ -27,9 +27,11 @@ const (
 	inPooledKeep = "pooled_keep" // [B, P] the same for the pooled embedding
 	inTailIDs1   = "tail_ids1"   // [B, 77] tokenizer 1 ids of the donor captions (Config.TailSwap)
 	inTailIDs2   = "tail_ids2"   // [B, 77] and tokenizer 2's
-	inTailSel2   = "tail_sel2"   // [B, 1, 1, 77] the donors' pooled positions (unused, Forward needs them)
+	inTailSel2   = "tail_sel2"   // [B, 1, 1, 77] the donors' pooled positions
 	inTailOwn    = "tail_own"    // [B, 77, D] 1 where a row keeps its own context
 	inTailTake   = "tail_take"   // [B, 77, D] 1 − tail_own: where it takes the donor's
+	inPooledOwn  = "pooled_own"  // [B, P] 1 where a row keeps its own pooled embedding
+	inPooledTake = "pooled_take" // [B, P] 1 − pooled_own: the swapped rows take the donor's
 	inEpsilon    = "epsilon"     // [B, 4, h, w] the noise the UNet must predict
 	inLossWeight = "loss_weight" // [B, 4, h, w] each row's loss weight (min-SNR), over the element count
 	outPred      = "pred"        // [B, 4, h, w] the UNet's epsilon prediction
@@ -68,29 +70,43 @@ type denoiser struct {
 }
 
 // swapTails mixes each row's context with the context of a donor caption from the
-// end-of-text token on: ctx·tail_own + donor·tail_take. Rows that keep their own tail
-// have tail_own 1 everywhere.
-func (d *denoiser) swapTails(b *nn.Builder, ctx *G.Node) (*G.Node, error) {
-	var ins [5]*G.Node
-	for i, name := range []string{inTailIDs1, inTailIDs2, inTailSel2, inTailOwn, inTailTake} {
+// end-of-text token on: ctx·tail_own + donor·tail_take, and its pooled embedding the
+// same way (pooled·pooled_own + donor's·pooled_take). The pooled embedding is encoder
+// 2's end-of-text state, so it belongs to the tail: a model that kept its own pooled
+// embedding learnt to draw a texture only when the pooled embedding named it too, and
+// LatexBlend, which keeps the plain prompt's pooled embedding, could not bring a texture
+// in through the words. Rows that keep their own tail have the *_own masks 1 everywhere.
+func (d *denoiser) swapTails(b *nn.Builder, ctx, pooled *G.Node) (*G.Node, *G.Node, error) {
+	var ins [7]*G.Node
+	for i, name := range []string{inTailIDs1, inTailIDs2, inTailSel2, inTailOwn, inTailTake, inPooledOwn, inPooledTake} {
 		n, err := b.Input(name)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		ins[i] = n
 	}
-	donor, _, err := sdxl.PromptForward(b, d.te1, d.te2, ins[0], ins[1], ins[2])
+	donor, donorPooled, err := sdxl.PromptForward(b, d.te1, d.te2, ins[0], ins[1], ins[2])
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	own, err := G.HadamardProd(ctx, ins[3])
-	if err != nil {
-		return nil, err
+	mix := func(own, other, ownMask, otherMask *G.Node) (*G.Node, error) {
+		a, err := G.HadamardProd(own, ownMask)
+		if err != nil {
+			return nil, err
+		}
+		o, err := G.HadamardProd(other, otherMask)
+		if err != nil {
+			return nil, err
+		}
+		return G.Add(a, o)
 	}
-	if donor, err = G.HadamardProd(donor, ins[4]); err != nil {
-		return nil, err
+	if ctx, err = mix(ctx, donor, ins[3], ins[4]); err != nil {
+		return nil, nil, err
 	}
-	return G.Add(own, donor)
+	if pooled, err = mix(pooled, donorPooled, ins[5], ins[6]); err != nil {
+		return nil, nil, err
+	}
+	return ctx, pooled, nil
 }
 
 // schedulerSettings turns the model's scheduler config into schedule.Config for DDPM's
@@ -172,7 +188,7 @@ func (d *denoiser) build(b *nn.Builder) error {
 		return err
 	}
 	if d.tailSwap {
-		if ctx, err = d.swapTails(b, ctx); err != nil {
+		if ctx, pooled, err = d.swapTails(b, ctx, pooled); err != nil {
 			return err
 		}
 	}
@@ -303,7 +319,7 @@ func (t *unetTrainer) inputs(batch unetBatch) (map[string]*tensor.Dense, error) 
 	in[inCtxKeep] = dense(ctxKeep, n, l, d)
 	in[inPooledKeep] = dense(pooledKeep, n, p)
 	if t.tailSwap > 0 {
-		if err := t.tailInputs(in, batch, ids1, d); err != nil {
+		if err := t.tailInputs(in, batch, ids1, d, p); err != nil {
 			return nil, err
 		}
 	}
@@ -342,8 +358,9 @@ func (t *unetTrainer) setTailSwap(p float64) {
 }
 
 // tailInputs encodes the donor captions and draws which rows take a donor's context
-// from their own end-of-text token on.
-func (t *unetTrainer) tailInputs(in map[string]*tensor.Dense, batch unetBatch, ids1 [][]int, d int) error {
+// from their own end-of-text token on, and its pooled embedding (d is the context
+// width, p the pooled one).
+func (t *unetTrainer) tailInputs(in map[string]*tensor.Dense, batch unetBatch, ids1 [][]int, d, p int) error {
 	n := len(batch.Captions)
 	if len(batch.Donors) != n {
 		return fmt.Errorf("unet batch: %d donor captions for %d rows", len(batch.Donors), n)
@@ -368,6 +385,8 @@ func (t *unetTrainer) tailInputs(in map[string]*tensor.Dense, batch unetBatch, i
 	l := len(ids1[0])
 	own := make([]float32, n*l*d)
 	take := make([]float32, n*l*d)
+	pooledOwn := make([]float32, n*p)
+	pooledTake := make([]float32, n*p)
 	for i := range n {
 		from := l // keep everything
 		if t.rng.Float64() < t.tailSwap {
@@ -379,9 +398,16 @@ func (t *unetTrainer) tailInputs(in map[string]*tensor.Dense, batch unetBatch, i
 		row := own[i*l*d : (i+1)*l*d]
 		fill(row[:from*d], 1)
 		fill(take[i*l*d+from*d:(i+1)*l*d], 1)
+		if from < l {
+			fill(pooledTake[i*p:(i+1)*p], 1)
+		} else {
+			fill(pooledOwn[i*p:(i+1)*p], 1)
+		}
 	}
 	in[inTailOwn] = dense(own, n, l, d)
 	in[inTailTake] = dense(take, n, l, d)
+	in[inPooledOwn] = dense(pooledOwn, n, p)
+	in[inPooledTake] = dense(pooledTake, n, p)
 	return nil
 }
 
