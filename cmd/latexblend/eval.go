@@ -104,6 +104,7 @@ prompts use are retrained.`,
 	f.StringVar(&prompts, "prompts", "", "comma-separated subset of the prompts by name, e.g. checker-star+rainbow-ring (default: all 12)")
 	f.StringVar(&entriesDir, "entries", "", "folder of the eval concepts' entries and deltas (default: the committed ones; with --retrain shapes/eval/entries)")
 	f.StringVar(&judgePath, "judge", "", "judge weights (default: the committed judge)")
+	f.BoolVar(&cfg.Binding, "binding", false, "LatexBlend methods: copy the noun's pre-softmax scores onto the modifier slot, as the reference does (in the shapes world it takes the texture away)")
 	f.IntVar(&tc.Steps, "train-steps", tc.Steps, "--retrain: optimizer steps per concept")
 	f.Float64Var(&tc.LearningRate, "train-lr", tc.LearningRate, "--retrain: learning rate")
 	f.IntVar(&tc.Batch, "train-batch", tc.Batch, "--retrain: instance images per step")

@@ -44,12 +44,14 @@ func ParseMethod(s string) (Method, error) {
 func (m Method) blends() bool { return m == Replace || m == Guidance || m == Rectify }
 
 // blendOptions are the LatexBlend options of a blending method for a run of steps
-// denoising steps: the reference's settings (blending_start 0.9, bind trick, fixed
-// objective), with blending guidance over the first fifth of the steps (the
-// reference's 20 of 100) and rectification saved at int(0.15·steps) (start 0.85).
-func (m Method) blendOptions(steps int, seed uint64) blend.Options {
+// denoising steps: the reference's settings (blending_start 0.9, fixed objective),
+// with blending guidance over the first fifth of the steps (the reference's 20 of 100)
+// and rectification saved at int(0.15·steps) (start 0.85). The bind trick is on only
+// with binding (Config.Binding).
+func (m Method) blendOptions(steps int, seed uint64, binding bool) blend.Options {
 	o := blend.DefaultOptions()
 	o.Seed = seed
+	o.NoBinding = !binding
 	if m == Guidance || m == Rectify {
 		o.Guidance = true
 		o.GuidanceSteps = max(1, steps/5)

@@ -122,7 +122,7 @@ func TestScoreImagesEmptyAndBad(t *testing.T) {
 }
 
 func TestReportLineAndTargets(t *testing.T) {
-	r := &Report{Steps: 2, Seeds: 1, Counts: []int{2, 3}, Ceiling: Ceiling{JudgeRecall: nan, VAERecall: nan}, Methods: []MethodResult{
+	r := &Report{Steps: 2, Seeds: 1, Binding: true, Counts: []int{2, 3}, Ceiling: Ceiling{JudgeRecall: nan, VAERecall: nan}, Methods: []MethodResult{
 		{Method: Replace, Images: 2, Seconds: 3, Scores: map[int]Score{
 			2: {Fidelity: 0.95, Bleeding: 0.0}, 3: {Fidelity: 0.8, Bleeding: 0.04}}},
 		{Method: Merged, Images: 2, Seconds: 2, Scores: map[int]Score{
@@ -140,10 +140,35 @@ func TestReportLineAndTargets(t *testing.T) {
 	for key, want := range map[string]string{
 		"replace_fidelity_2": "0.9500", "replace_fidelity_3": "0.8000", "replace_fidelity_1": "nan",
 		"merged_fidelity_2": "0.8000", "replace_sec_per_image": "1.500", "target_margin": "false",
-		"judge_recall": "nan",
+		"judge_recall": "nan", "binding": "true",
 	} {
 		if kv[key] != want {
 			t.Errorf("%s=%q, want %q", key, kv[key], want)
+		}
+	}
+}
+
+func TestBlendOptions(t *testing.T) {
+	for _, tc := range []struct {
+		m                         Method
+		binding                   bool
+		guidance, rectify, noBind bool
+	}{
+		{Replace, false, false, false, true},
+		{Replace, true, false, false, false},
+		{Guidance, false, true, false, true},
+		{Rectify, true, true, true, false},
+	} {
+		o := tc.m.blendOptions(20, 0, tc.binding)
+		if o.Guidance != tc.guidance || o.Rectification != tc.rectify || o.NoBinding != tc.noBind {
+			t.Errorf("%s, binding %v: guidance %v, rectification %v, no binding %v; want %v, %v, %v",
+				tc.m, tc.binding, o.Guidance, o.Rectification, o.NoBinding, tc.guidance, tc.rectify, tc.noBind)
+		}
+		if o.BlendingStart != 0.9 {
+			t.Errorf("%s: blending start %g, want the reference's 0.9", tc.m, o.BlendingStart)
+		}
+		if err := o.Check(); err != nil {
+			t.Errorf("%s: %v", tc.m, err)
 		}
 	}
 }

@@ -47,7 +47,11 @@ func (r *Report) Targets() (fid2, fid3, bleeding, margin bool) {
 // Write prints the table (one row per method) and ends with the key=value line.
 func (r *Report) Write(w io.Writer) error {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "\nLatexBlend shapes eval: %d steps, %d seeds per prompt; concept counts 1/2/3\n", r.Steps, r.Seeds)
+	bind := "off"
+	if r.Binding {
+		bind = "on"
+	}
+	fmt.Fprintf(&sb, "\nLatexBlend shapes eval: %d steps, %d seeds per prompt, bind trick %s; concept counts 1/2/3\n", r.Steps, r.Seeds, bind)
 	fmt.Fprintf(&sb, "%-9s %7s  %-17s  %-17s  %-17s  %-17s\n", "method", "s/img", "concept fidelity", "all concepts", "prompt fidelity", "bleeding")
 	for _, mr := range r.Methods {
 		fmt.Fprintf(&sb, "%-9s %7.2f", mr.Method, mr.SecondsPerImage())
@@ -79,7 +83,7 @@ func (r *Report) Write(w io.Writer) error {
 	return err
 }
 
-// Line is the report's key=value line: steps, seeds, images, elapsed_s, judge_recall
+// Line is the report's key=value line: steps, seeds, binding, images, elapsed_s, judge_recall
 // and vae_recall (the Ceiling), then for every
 // method m and concept count n m_fidelity_n, m_all_n, m_prompt_n, m_bleeding_n, and
 // m_sec_per_image, then the targets.
@@ -89,7 +93,7 @@ func (r *Report) Line() string {
 		images += mr.Images
 	}
 	kv := []string{
-		fmt.Sprintf("steps=%d", r.Steps), fmt.Sprintf("seeds=%d", r.Seeds), fmt.Sprintf("images=%d", images),
+		fmt.Sprintf("steps=%d", r.Steps), fmt.Sprintf("seeds=%d", r.Seeds), fmt.Sprintf("binding=%t", r.Binding), fmt.Sprintf("images=%d", images),
 		fmt.Sprintf("elapsed_s=%.1f", r.Elapsed.Seconds()),
 		"judge_recall=" + num(r.Ceiling.JudgeRecall), "vae_recall=" + num(r.Ceiling.VAERecall),
 	}

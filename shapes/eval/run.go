@@ -38,6 +38,13 @@ type Config struct {
 	GuidanceScale float64
 	// Out receives one grid PNG per method and results.jsonl ("" writes nothing).
 	Out string
+	// Binding turns on the reference's bind trick in the LatexBlend methods: the
+	// modifier slot's pre-softmax scores are replaced by the noun's in every
+	// cross-attention layer. It is off by default in the shapes world, where it took
+	// the texture away: with "perfect" entries (the rows of "checkered star" from the
+	// base model itself), replacement found the concept in 0 % of one-concept images
+	// with it and 56 % without (docs/eval.md).
+	Binding bool
 	// NoCeiling skips MeasureCeiling (its keys print nan): quick plumbing runs.
 	NoCeiling bool
 	// Progress receives a line per generated batch (nil: none).
@@ -69,6 +76,8 @@ func (r MethodResult) SecondsPerImage() float64 { return r.Seconds / float64(r.I
 // Report is a finished evaluation.
 type Report struct {
 	Steps, Seeds int
+	// Binding is Config.Binding.
+	Binding bool
 	// Counts are the concept counts the prompts cover, ascending.
 	Counts  []int
 	Methods []MethodResult
@@ -162,7 +171,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		defer r.out.Close()
 	}
-	rep := &Report{Steps: cfg.Steps, Seeds: cfg.Seeds, Grids: map[Method]string{}}
+	rep := &Report{Steps: cfg.Steps, Seeds: cfg.Seeds, Binding: cfg.Binding, Grids: map[Method]string{}}
 	for _, pr := range cfg.Prompts {
 		if !slices.Contains(rep.Counts, pr.N()) {
 			rep.Counts = append(rep.Counts, pr.N())
@@ -265,7 +274,7 @@ func (r *runner) generate(ctx context.Context, m Method, pr Prompt) ([]image.Ima
 			cs = append(cs, blend.Concept{ClassNoun: c.Class.String(), Entry: r.bank.Entries[c.Name]})
 		}
 		b, err := blend.New(blend.Setup{UNet: r.p.UNet, Tokenizer: r.p.Prompt.Tokenizer, Identity: r.p.Identity,
-			Prompt: req.Prompt, Concepts: cs, Options: m.blendOptions(r.cfg.Steps, 0), Logger: r.cfg.Log})
+			Prompt: req.Prompt, Concepts: cs, Options: m.blendOptions(r.cfg.Steps, 0, r.cfg.Binding), Logger: r.cfg.Log})
 		if err != nil {
 			return nil, 0, err
 		}

@@ -49,7 +49,7 @@ func TestSmokeGolden(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
 	kv := parseLine(t, lines[len(lines)-1])
-	want := []string{"steps", "seeds", "images", "elapsed_s", "judge_recall", "vae_recall", "target_fidelity_2", "target_fidelity_3", "target_bleeding", "target_margin"}
+	want := []string{"steps", "seeds", "binding", "images", "elapsed_s", "judge_recall", "vae_recall", "target_fidelity_2", "target_fidelity_3", "target_bleeding", "target_margin"}
 	for _, m := range Methods() {
 		want = append(want, string(m)+"_sec_per_image")
 		for _, n := range ReportCounts {
@@ -65,6 +65,9 @@ func TestSmokeGolden(t *testing.T) {
 	}
 	if len(kv) != len(want) {
 		t.Errorf("the last line has %d keys, want %d", len(kv), len(want))
+	}
+	if kv["binding"] != "false" {
+		t.Errorf("binding=%s, want the default false", kv["binding"])
 	}
 	if kv["images"] != "5" || kv["replace_fidelity_3"] != "nan" || kv["replace_fidelity_2"] == "nan" {
 		t.Errorf("images=%s replace_fidelity_3=%s replace_fidelity_2=%s, want 5, nan and a number",
