@@ -14,15 +14,16 @@
 # random reference model with a warning), DEMO_STEPS (training steps per concept),
 # DEMO_LR, DEMO_REG (regularisation images per class), DEMO_GEN_STEPS, DEMO_N (images
 # in the grid), DEMO_CFG, DEMO_MODE (replace, guidance, rectification, guidance+rectification),
-# DEMO_SEED, DEMO_STEP_TIMEOUT (seconds one step may take). Any failure stops the
+# DEMO_SEED, DEMO_STEP_TIMEOUT (seconds one step may take), DEMO_BINDING (1: the
+# reference's bind trick, which takes the texture away in the shapes world; default off). Any failure stops the
 # cluster, removes its endpoints file and exits non-zero saying which step failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bin=./bin/latexblend
 out=.demo
-steps=${DEMO_STEPS:-150}
-lr=${DEMO_LR:-1e-3}
+steps=${DEMO_STEPS:-600}
+lr=${DEMO_LR:-5e-4}
 reg_n=${DEMO_REG:-16}
 gen_steps=${DEMO_GEN_STEPS:-20}
 cfg=${DEMO_CFG:-5}
@@ -30,8 +31,10 @@ n_images=${DEMO_N:-4}
 mode=${DEMO_MODE:-replace}
 seed=${DEMO_SEED:-0}
 step_timeout=${DEMO_STEP_TIMEOUT:-900}
+binding_flag=(--no-binding) binding=off
+if [ "${DEMO_BINDING:-0}" = 1 ]; then binding_flag=() binding=on; fi
 concept_a=checker-star class_a=star
-concept_b=rainbow-ring class_b=ring
+concept_b=dotted-square class_b=square
 prompt="a $class_a and a $class_b"
 
 export LATEXBLEND_HOME=$PWD/$out/home
@@ -124,7 +127,7 @@ if ! grep -q '"ktn"' "$model/tokenizer/vocab.json" 2>/dev/null && grep -q '"ktn<
 fi
 
 echo "latexblend demo: model=$model concepts=$concept_a,$concept_b steps=$steps lr=$lr reg=$reg_n/class"
-echo "                 grid: $n_images images, $gen_steps steps, cfg $cfg, mode $mode, seed $seed; outputs in $out/"
+echo "                 grid: $n_images images, $gen_steps steps, cfg $cfg, mode $mode, bind trick $binding, seed $seed; outputs in $out/"
 rm -rf "$out/data" "$grid" "$log"
 mkdir -p "$out" "$LATEXBLEND_HOME"
 
@@ -156,7 +159,7 @@ run_step "$bin" concept ls
 
 header "5/6 generate \"$prompt\" with $class_a=$concept_a and $class_b=$concept_b on the sampler fleet"
 run_step "$bin" generate --cluster --prompt "$prompt" --concept "$class_a=$concept_a" --concept "$class_b=$concept_b" \
-  --mode "$mode" --n "$n_images" --steps "$gen_steps" --cfg "$cfg" --seed "$seed" --out "$grid"
+  --mode "$mode" "${binding_flag[@]}" --n "$n_images" --steps "$gen_steps" --cfg "$cfg" --seed "$seed" --out "$grid"
 
 header "6/6 the judge's verdict on $grid"
 verdict=$(run_step "$bin" demo verdict "$grid" --concept "$class_a=$concept_a" --concept "$class_b=$concept_b")

@@ -12,6 +12,14 @@ const Modifier = "<new1>"
 // textureAdjective is the caption word for a texture (plain objects are named by colour).
 var textureAdjective = [NumTextures]string{"", "checkered", "rainbow", "dotted", "striped"}
 
+// TextureAdjective is the caption word for a texture ("checkered"); "" for Plain.
+func TextureAdjective(t Texture) string {
+	if t < 0 || int(t) >= NumTextures {
+		return ""
+	}
+	return textureAdjective[t]
+}
+
 // captionPrefixes are the optional openings of a caption.
 var captionPrefixes = []string{"", "a photo of ", "a picture of "}
 

@@ -135,3 +135,18 @@ func TestObjectsDoNotOverlapAndStayInside(t *testing.T) {
 		}
 	}
 }
+
+func TestTextureAdjective(t *testing.T) {
+	for _, tc := range []struct {
+		t    Texture
+		want string
+	}{{Plain, ""}, {Checker, "checkered"}, {Rainbow, "rainbow"}, {Dots, "dotted"}, {Stripes, "striped"}, {Texture(-1), ""}, {Texture(NumTextures), ""}} {
+		if got := TextureAdjective(tc.t); got != tc.want {
+			t.Errorf("TextureAdjective(%v) = %q, want %q", tc.t, got, tc.want)
+		}
+	}
+	// Captions name a textured object with the same word.
+	if got := Describe(Object{Class: Star, Texture: Checker}); got != "a "+TextureAdjective(Checker)+" star" {
+		t.Errorf("Describe of a checkered star = %q", got)
+	}
+}

@@ -214,7 +214,7 @@ func TestCommittedModel(t *testing.T) {
 }
 
 // committedIdentity is diffusers.Identity of the committed shapes/model.
-const committedIdentity = "c621511f628ec75e25c180923eff209e1dab057df3c4adcc810a72a90d535d5c"
+const committedIdentity = "974dd0c8400204d0a6cfb6b8e89159786d552e97ad14794661975cf7aea12e7a"
 
 // TestCropBatch checks that every crop is an aligned window of its own image and that
 // bad sizes are refused.

@@ -37,7 +37,7 @@ type TrainConfig struct {
 
 // DefaultTrainConfig is the eval concepts' training recipe.
 func DefaultTrainConfig() TrainConfig {
-	return TrainConfig{Steps: 300, LearningRate: 5e-4, Batch: 1, RegImages: 64, Seed: 42}
+	return TrainConfig{Steps: 600, LearningRate: 5e-4, Batch: 1, RegImages: 64, Seed: 42}
 }
 
 // Recipe is the trainer recipe of one eval concept: the reference recipe (base flow,
