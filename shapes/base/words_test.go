@@ -20,7 +20,7 @@ import (
 // its content from the words: the words' class must win. A model trained without
 // Config.TailSwap drew the other prompt's class instead.
 func TestCommittedModelReadsWords(t *testing.T) {
-	p, j := loadCommitted(t, committedModel)
+	p, j := loadCommitted(t)
 	const seeds = 4
 	for _, tc := range []struct {
 		words, tail          string
@@ -65,7 +65,7 @@ func TestCommittedModelReadsWords(t *testing.T) {
 // own pooled embedding in training, drew it in 1 of 32 images: it took the texture
 // from the pooled embedding.
 func TestCommittedModelReadsTextureWords(t *testing.T) {
-	p, j := loadCommitted(t, committedModel)
+	p, j := loadCommitted(t)
 	found, plain := textureFromWords(t, p, j, 8)
 	total, plainTotal := 0, 0
 	for i, c := range shapes.Concepts {
@@ -117,9 +117,10 @@ func textureFromWords(t *testing.T, p *sdxl.Pipeline, j *judge.Judge, seeds int)
 	return found, plain
 }
 
-func loadCommitted(t *testing.T, dir string) (*sdxl.Pipeline, *judge.Judge) {
+// loadCommitted loads the committed model and the committed judge, closed when t ends.
+func loadCommitted(t *testing.T) (*sdxl.Pipeline, *judge.Judge) {
 	t.Helper()
-	p, err := sdxl.Load(dir, sdxl.LoadOptions{})
+	p, err := sdxl.Load(committedModel, sdxl.LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
