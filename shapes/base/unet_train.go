@@ -57,7 +57,7 @@ type unetTrainer struct {
 	snrGamma float64
 	acp      []float64
 	// tailSwap is Config.TailSwap: the fraction of rows whose context from the
-	// end-of-text token on is another caption's.
+	// end-of-text token on and pooled embedding are another caption's.
 	tailSwap float64
 }
 
@@ -70,12 +70,10 @@ type denoiser struct {
 }
 
 // swapTails mixes each row's context with the context of a donor caption from the
-// end-of-text token on: ctx·tail_own + donor·tail_take, and its pooled embedding the
-// same way (pooled·pooled_own + donor's·pooled_take). The pooled embedding is encoder
-// 2's end-of-text state, so it belongs to the tail: a model that kept its own pooled
-// embedding learnt to draw a texture only when the pooled embedding named it too, and
-// LatexBlend, which keeps the plain prompt's pooled embedding, could not bring a texture
-// in through the words. Rows that keep their own tail have the *_own masks 1 everywhere.
+// end-of-text token on: ctx·tail_own + donor·tail_take, and its pooled embedding (encoder
+// 2's end-of-text state, so part of the tail) the same way: pooled·pooled_own +
+// donor's·pooled_take. Rows that keep their own tail have the *_own masks 1 everywhere.
+// Config.TailSwap says why.
 func (d *denoiser) swapTails(b *nn.Builder, ctx, pooled *G.Node) (*G.Node, *G.Node, error) {
 	var ins [7]*G.Node
 	for i, name := range []string{inTailIDs1, inTailIDs2, inTailSel2, inTailOwn, inTailTake, inPooledOwn, inPooledTake} {
@@ -252,8 +250,8 @@ func (t *unetTrainer) rowWeight(ts float64) float64 {
 type unetBatch struct {
 	Latents  []float32
 	Captions []string
-	// Donors are other captions, one per row, whose context tails may replace the
-	// rows' own (unetTrainer.tailSwap > 0).
+	// Donors are other captions, one per row, whose context tails and pooled embeddings
+	// may replace the rows' own (unetTrainer.tailSwap > 0).
 	Donors []string
 }
 
@@ -348,8 +346,8 @@ func (t *unetTrainer) inputs(batch unetBatch) (map[string]*tensor.Dense, error) 
 	return in, nil
 }
 
-// setTailSwap sets the fraction of rows trained with another caption's context tail;
-// call it before the first step (the graphs are built then).
+// setTailSwap sets the fraction of rows trained with another caption's context tail and
+// pooled embedding; call it before the first step (the graphs are built then).
 func (t *unetTrainer) setTailSwap(p float64) {
 	t.tailSwap = p
 	for _, d := range t.reps {
