@@ -100,7 +100,7 @@ prompts use are retrained.`,
 	f.IntVar(&cfg.Seeds, "seeds", cfg.Seeds, "images per prompt (seeds 0 … N-1)")
 	f.IntVar(&cfg.Steps, "steps", cfg.Steps, "Euler steps per image")
 	f.Float64Var(&cfg.GuidanceScale, "cfg", cfg.GuidanceScale, "classifier-free guidance scale")
-	f.StringVar(&methods, "methods", "", "comma-separated subset of base,replace,guidance,rectify,merged (default: all)")
+	f.StringVar(&methods, "methods", "", "comma-separated subset of base,words,replace,guidance,rectify,merged (default: all)")
 	f.StringVar(&prompts, "prompts", "", "comma-separated subset of the prompts by name, e.g. checker-star+rainbow-ring (default: all 12)")
 	f.StringVar(&entriesDir, "entries", "", "folder of the eval concepts' entries and deltas (default: the committed ones; with --retrain shapes/eval/entries)")
 	f.StringVar(&judgePath, "judge", "", "judge weights (default: the committed judge)")

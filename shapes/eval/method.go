@@ -14,6 +14,11 @@ type Method string
 const (
 	// Base is the base model alone on the plain prompt ("a star and a ring").
 	Base Method = "base"
+	// Words is the base model told each concept's texture in words ("a checkered star
+	// and a rainbow ring"). It needs no concept entry: it shows how well the base model
+	// itself puts two or three textures each on its own object, which bounds what any
+	// method that keeps this base model's cross-attention can reach.
+	Words Method = "words"
 	// Replace is LatexBlend's K/V replacement (option 1, with the bind trick) on the
 	// plain prompt.
 	Replace Method = "replace"
@@ -28,7 +33,7 @@ const (
 )
 
 // Methods lists every method in report order.
-func Methods() []Method { return []Method{Base, Replace, Guidance, Rectify, Merged} }
+func Methods() []Method { return []Method{Base, Words, Replace, Guidance, Rectify, Merged} }
 
 // ParseMethod returns the method with the given name.
 func ParseMethod(s string) (Method, error) {

@@ -255,8 +255,11 @@ func (r *runner) runMethod(ctx context.Context, m Method) (*MethodResult, error)
 
 // promptText is the text method m gives the pipeline.
 func (r *runner) promptText(m Method, pr Prompt) string {
-	if m == Merged {
+	switch m {
+	case Merged:
 		return pr.Modified()
+	case Words:
+		return pr.Words()
 	}
 	return pr.Plain()
 }
@@ -285,7 +288,7 @@ func (r *runner) generate(ctx context.Context, m Method, pr Prompt) ([]image.Ima
 			return nil, 0, err
 		}
 		defer restore()
-	case m != Base:
+	case m != Base && m != Words:
 		return nil, 0, fmt.Errorf("unknown method %q", m)
 	}
 	res, err := r.p.Generate(ctx, req)

@@ -73,6 +73,12 @@ func (p Prompt) Plain() string { return p.phrase(func(EvalConcept) string { retu
 // Custom Diffusion prompts concepts.
 func (p Prompt) Modified() string { return p.phrase(func(c EvalConcept) string { return c.Token }) }
 
+// Words is the prompt with each concept's texture adjective before its noun,
+// "a checkered star and a rainbow ring": what the words reference method is given.
+func (p Prompt) Words() string {
+	return p.phrase(func(c EvalConcept) string { return shapes.TextureAdjective(c.Texture) })
+}
+
 // Name is a short label for tables and file names: the concept names joined by "+".
 func (p Prompt) Name() string {
 	names := make([]string, len(p.Concepts))

@@ -15,13 +15,15 @@ func TestPromptTexts(t *testing.T) {
 		t.Fatalf("prompt counts by concepts %v, want 4 each of 1, 2, 3", count)
 	}
 	tests := []struct {
-		p               Prompt
-		plain, modified string
+		p                      Prompt
+		plain, modified, words string
 	}{
-		{ps[0], "a photo of a star", "a photo of a <new1> star"},
-		{ps[4], "a star and a ring", "a <new1> star and a <new2> ring"},
-		{ps[8], "a star, a ring and a square", "a <new1> star, a <new2> ring and a <new3> square"},
-		{ps[9], "a ring, a square and a triangle", "a <new2> ring, a <new3> square and a <new4> triangle"},
+		{ps[0], "a photo of a star", "a photo of a <new1> star", "a photo of a checkered star"},
+		{ps[4], "a star and a ring", "a <new1> star and a <new2> ring", "a checkered star and a rainbow ring"},
+		{ps[8], "a star, a ring and a square", "a <new1> star, a <new2> ring and a <new3> square",
+			"a checkered star, a rainbow ring and a dotted square"},
+		{ps[9], "a ring, a square and a triangle", "a <new2> ring, a <new3> square and a <new4> triangle",
+			"a rainbow ring, a dotted square and a striped triangle"},
 	}
 	for _, tc := range tests {
 		if got := tc.p.Plain(); got != tc.plain {
@@ -29,6 +31,9 @@ func TestPromptTexts(t *testing.T) {
 		}
 		if got := tc.p.Modified(); got != tc.modified {
 			t.Errorf("%s modified %q, want %q", tc.p.Name(), got, tc.modified)
+		}
+		if got := tc.p.Words(); got != tc.words {
+			t.Errorf("%s words %q, want %q", tc.p.Name(), got, tc.words)
 		}
 	}
 	sel, err := ParsePrompts([]string{"rainbow-ring", "checker-star+rainbow-ring"})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -69,9 +70,10 @@ func TestSmokeGolden(t *testing.T) {
 	if kv["binding"] != "false" {
 		t.Errorf("binding=%s, want the default false", kv["binding"])
 	}
-	if kv["images"] != "5" || kv["replace_fidelity_3"] != "nan" || kv["replace_fidelity_2"] == "nan" {
-		t.Errorf("images=%s replace_fidelity_3=%s replace_fidelity_2=%s, want 5, nan and a number",
-			kv["images"], kv["replace_fidelity_3"], kv["replace_fidelity_2"])
+	images := strconv.Itoa(len(Methods())) // one image per method
+	if kv["images"] != images || kv["replace_fidelity_3"] != "nan" || kv["replace_fidelity_2"] == "nan" {
+		t.Errorf("images=%s replace_fidelity_3=%s replace_fidelity_2=%s, want %s, nan and a number",
+			kv["images"], kv["replace_fidelity_3"], kv["replace_fidelity_2"], images)
 	}
 	for _, m := range Methods() {
 		if _, err := os.Stat(filepath.Join(out, string(m)+".png")); err != nil {
@@ -82,10 +84,13 @@ func TestSmokeGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := strings.Count(string(res), "\n"); n != 5 {
-		t.Errorf("%s has %d lines, want 5 (one per image)", ResultsFile, n)
+	if n := strings.Count(string(res), "\n"); n != len(Methods()) {
+		t.Errorf("%s has %d lines, want %d (one per image)", ResultsFile, n, len(Methods()))
 	}
 	if !strings.Contains(string(res), `"text":"a \u003cnew1\u003e star and a \u003cnew2\u003e ring"`) {
 		t.Errorf("%s lacks the merged baseline's modifier prompt:\n%s", ResultsFile, res)
+	}
+	if !strings.Contains(string(res), `"method":"words","prompt":"checker-star+rainbow-ring","text":"a checkered star and a rainbow ring"`) {
+		t.Errorf("%s lacks the words method's textured prompt:\n%s", ResultsFile, res)
 	}
 }
