@@ -19,8 +19,8 @@ const (
 	// itself puts two or three textures each on its own object, which bounds what any
 	// method that keeps this base model's cross-attention can reach.
 	Words Method = "words"
-	// Replace is LatexBlend's K/V replacement (option 1, with the bind trick) on the
-	// plain prompt.
+	// Replace is LatexBlend's K/V replacement (option 1) on the plain prompt; the bind
+	// trick only with Config.Binding.
 	Replace Method = "replace"
 	// Guidance adds blending guidance (option 2) to Replace.
 	Guidance Method = "guidance"
