@@ -84,15 +84,6 @@ func Extract(base *Base, d *Delta, opts ExtractOptions) (*blend.Entry, error) {
 	if ids1[start] != id {
 		return nil, fmt.Errorf("extract: prompt %q must hold %s right before %q (position %d holds token %d)", opts.Prompt, opts.Token, opts.ClassNoun, start, ids1[start])
 	}
-	ctx, _, err := p.EncodeIDs([][]int{ids1}, [][]int{ids2})
-	if err != nil {
-		return nil, fmt.Errorf("extract: %w", err)
-	}
-	emb := ctx.Data().([]float32)
-	dim := ctx.Shape()[2]
-	rows := emb[start*dim : end*dim]
-	e := &blend.Entry{ClassNoun: opts.ClassNoun, ModifierToken: opts.Token, NTok: end - start, BaseModel: base.Identity,
-		Recipe: d.Recipe, Created: opts.Created, Layers: map[string]blend.LayerKV{}}
 	params := base.UNet.Params()
 	for name := range d.Weights {
 		p := params.Get(name)
@@ -103,19 +94,74 @@ func Extract(base *Base, d *Delta, opts ExtractOptions) (*blend.Entry, error) {
 			return nil, fmt.Errorf("extract: delta tensor %q has shape %v, the base UNet's %v", name, d.Shapes[name], []int(p.Shape()))
 		}
 	}
+	e := &blend.Entry{ClassNoun: opts.ClassNoun, ModifierToken: opts.Token, NTok: end - start, BaseModel: base.Identity,
+		Recipe: d.Recipe, Created: opts.Created}
+	if e.Layers, err = slotKV(base, ids1, ids2, start, end, d.Weights); err != nil {
+		return nil, fmt.Errorf("extract: %w", err)
+	}
+	return e, nil
+}
+
+// slotKV encodes the padded prompt ids and returns, for every attn2 layer of base's
+// UNet, the K and V of the rows [start, end): weights' to_k / to_v where it has them,
+// the base UNet's otherwise.
+func slotKV(base *Base, ids1, ids2 []int, start, end int, weights map[string][]float32) (map[string]blend.LayerKV, error) {
+	ctx, _, err := base.Prompt.EncodeIDs([][]int{ids1}, [][]int{ids2})
+	if err != nil {
+		return nil, err
+	}
+	emb := ctx.Data().([]float32)
+	dim := ctx.Shape()[2]
+	rows := emb[start*dim : end*dim]
+	params := base.UNet.Params()
+	layers := map[string]blend.LayerKV{}
 	for _, mod := range base.UNet.CrossAttentionModules() {
 		var kv [2][]float32
 		var c int
 		for i, proj := range []string{"to_k", "to_v"} {
 			name := mod + "." + proj + ".weight"
-			w, ok := d.Weights[name]
+			w, ok := weights[name]
 			if !ok {
 				w = params.Get(name).Value.Data().([]float32)
 			}
 			c = params.Get(name).Shape()[0]
 			kv[i] = project(rows, w, end-start, dim, c)
 		}
-		e.Layers[mod] = blend.LayerKV{Channels: c, K: kv[0], V: kv[1]}
+		layers[mod] = blend.LayerKV{Channels: c, K: kv[0], V: kv[1]}
+	}
+	return layers, nil
+}
+
+// WordsEntry is the entry of a concept the base model already names in words, "a
+// checkered star": the K and V, under the base UNet's own to_k / to_v, of the noun and
+// the token right before it (the word's last token) in DefaultExtractPrompt(word,
+// noun). It is what a perfectly trained concept token standing for word would give,
+// so it bounds what onboarding can bring to LatexBlend on this base model (latexblend
+// eval's oracle method). A word of several tokens keeps only its last one's rows,
+// which in a causal encoder have seen the whole word.
+func WordsEntry(base *Base, word, noun string, created time.Time) (*blend.Entry, error) {
+	p := base.Prompt
+	wordIDs, nounIDs := p.Tokenizer.Encode(word), p.Tokenizer.Encode(noun)
+	if len(wordIDs) == 0 || len(nounIDs) == 0 {
+		return nil, fmt.Errorf("words entry: word %q and class noun %q must both hold tokens", word, noun)
+	}
+	prompt := DefaultExtractPrompt(word, noun)
+	ids1, ids2 := p.Tokenizer.EncodePadded(prompt), p.Tokenizer2.EncodePadded(prompt)
+	start := -1
+	for i := 1 + len(wordIDs); i+len(nounIDs) <= len(ids1); i++ {
+		if slices.Equal(ids1[i-len(wordIDs):i], wordIDs) && slices.Equal(ids1[i:i+len(nounIDs)], nounIDs) {
+			start = i - 1
+			break
+		}
+	}
+	if start < 0 {
+		return nil, fmt.Errorf("words entry: prompt %q does not hold %q right before the class noun %q", prompt, word, noun)
+	}
+	end := start + 1 + len(nounIDs)
+	e := &blend.Entry{ClassNoun: noun, ModifierToken: word, NTok: end - start, BaseModel: base.Identity, Created: created}
+	var err error
+	if e.Layers, err = slotKV(base, ids1, ids2, start, end, nil); err != nil {
+		return nil, fmt.Errorf("words entry: %w", err)
 	}
 	return e, nil
 }

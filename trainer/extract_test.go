@@ -3,12 +3,14 @@ package trainer
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/latexblend/latexblend/blend"
 	"github.com/latexblend/latexblend/internal/goldentest"
+	"github.com/latexblend/latexblend/model/clip"
 )
 
 // goldenDelta is the stand-in fine-tuned delta of a latexblend_bank case.
@@ -127,5 +129,74 @@ func TestDeltaRoundTripAndRequiredKeys(t *testing.T) {
 	b, _ = EncodeDelta(noNoun)
 	if _, err := DecodeDelta(b); err == nil || !strings.Contains(err.Error(), "class_noun") {
 		t.Errorf("delta without class_noun: %v", err)
+	}
+}
+
+// TestWordsEntry: the words entry of "red dog" is what Extract gives for a delta that
+// trains nothing but a token whose rows are "red"'s own; a two-token word keeps a
+// 2-row slot; an empty word or noun is refused.
+func TestWordsEntry(t *testing.T) {
+	base, err := LoadBase(tinyModelDir(t), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer base.Close()
+	created := time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)
+	got, err := WordsEntry(base, "red", "dog", created)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.NTok != 2 || got.ClassNoun != "dog" || got.ModifierToken != "red" || got.BaseModel != base.Identity ||
+		!got.Created.Equal(created) || len(got.Layers) != len(base.UNet.CrossAttentionModules()) {
+		t.Fatalf("entry: n_tok %d class %q token %q base %q created %v, %d layers", got.NTok, got.ClassNoun,
+			got.ModifierToken, got.BaseModel, got.Created, len(got.Layers))
+	}
+	d := &Delta{ModifierToken: "<new1>", ClassNoun: "dog", BaseModelID: base.Identity}
+	for i, tok := range []*clip.Tokenizer{base.Prompt.Tokenizer, base.Prompt.Tokenizer2} {
+		ids := tok.Encode("red")
+		if len(ids) != 1 {
+			t.Fatalf("tokenizer %d: \"red\" is %d tokens", i+1, len(ids))
+		}
+		enc := []*clip.TextEncoder{base.Prompt.TextEncoder, base.Prompt.TextEncoder2}[i]
+		if d.Rows[i], err = enc.Model.TokenRow(ids[0]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := Extract(base, d, ExtractOptions{Created: created})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for mod, l := range want.Layers {
+		goldentest.CheckClose(t, mod+".k", got.Layers[mod].K, l.K, 1e-6)
+		goldentest.CheckClose(t, mod+".v", got.Layers[mod].V, l.V, 1e-6)
+	}
+	other, err := WordsEntry(base, "blue", "dog", created)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for mod, l := range other.Layers {
+		if slices.Equal(l.K, got.Layers[mod].K) {
+			t.Errorf("%s: the K of \"blue dog\" equals that of \"red dog\"", mod)
+		}
+	}
+	// A word of two tokens keeps its last token's rows: still a 2-row slot, unlike
+	// the one-token word's.
+	if n := len(base.Prompt.Tokenizer.Encode("checkered")); n != 2 {
+		t.Fatalf("\"checkered\" is %d tokens in the tiny model's CLIP vocabulary, the test wants 2", n)
+	}
+	two, err := WordsEntry(base, "checkered", "dog", created)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if two.NTok != 2 || slices.Equal(two.Layers[base.UNet.CrossAttentionModules()[0]].K, got.Layers[base.UNet.CrossAttentionModules()[0]].K) {
+		t.Errorf("\"checkered dog\": n_tok %d (want 2), or the same K as \"red dog\"", two.NTok)
+	}
+	for _, tc := range []struct{ word, noun, want string }{
+		{"", "dog", "must both hold tokens"},
+		{"red", "", "must both hold tokens"},
+	} {
+		if _, err := WordsEntry(base, tc.word, tc.noun, created); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("WordsEntry(%q, %q): %v, want an error naming %q", tc.word, tc.noun, err, tc.want)
+		}
 	}
 }

@@ -19,6 +19,12 @@ const (
 	// itself puts two or three textures each on its own object, which bounds what any
 	// method that keeps this base model's cross-attention can reach.
 	Words Method = "words"
+	// Oracle is Replace with perfect entries: each concept's entry is the base model's
+	// own K/V of its texture word and noun in "photo of checkered star"
+	// (trainer.WordsEntry), what a perfectly onboarded concept would give. Between
+	// Words and Replace it separates what the base model allows from what onboarding
+	// loses.
+	Oracle Method = "oracle"
 	// Replace is LatexBlend's K/V replacement (option 1) on the plain prompt; the bind
 	// trick only with Config.Binding.
 	Replace Method = "replace"
@@ -33,7 +39,7 @@ const (
 )
 
 // Methods lists every method in report order.
-func Methods() []Method { return []Method{Base, Words, Replace, Guidance, Rectify, Merged} }
+func Methods() []Method { return []Method{Base, Words, Oracle, Replace, Guidance, Rectify, Merged} }
 
 // ParseMethod returns the method with the given name.
 func ParseMethod(s string) (Method, error) {
@@ -46,7 +52,7 @@ func ParseMethod(s string) (Method, error) {
 }
 
 // blends reports whether the method runs LatexBlend.
-func (m Method) blends() bool { return m == Replace || m == Guidance || m == Rectify }
+func (m Method) blends() bool { return m == Oracle || m == Replace || m == Guidance || m == Rectify }
 
 // blendOptions are the LatexBlend options of a blending method for a run of steps
 // denoising steps: the reference's settings (blending_start 0.9, fixed objective),

@@ -105,6 +105,8 @@ type runner struct {
 	j    *judge.Judge
 	// tokens records that the deltas' modifier tokens were installed (merged baseline).
 	tokens bool
+	// oracle holds the Oracle method's entries by concept name, made on first use.
+	oracle map[string]*blend.Entry
 	out    *resultLog
 }
 
@@ -274,7 +276,14 @@ func (r *runner) generate(ctx context.Context, m Method, pr Prompt) ([]image.Ima
 	case m.blends():
 		var cs []blend.Concept
 		for _, c := range pr.Concepts {
-			cs = append(cs, blend.Concept{ClassNoun: c.Class.String(), Entry: r.bank.Entries[c.Name]})
+			e := r.bank.Entries[c.Name]
+			if m == Oracle {
+				var err error
+				if e, err = r.oracleEntry(c); err != nil {
+					return nil, 0, err
+				}
+			}
+			cs = append(cs, blend.Concept{ClassNoun: c.Class.String(), Entry: e})
 		}
 		b, err := blend.New(blend.Setup{UNet: r.p.UNet, Tokenizer: r.p.Prompt.Tokenizer, Identity: r.p.Identity,
 			Prompt: req.Prompt, Concepts: cs, Options: m.blendOptions(r.cfg.Steps, 0, r.cfg.Binding), Logger: r.cfg.Log})
@@ -305,6 +314,24 @@ func (r *runner) generate(ctx context.Context, m Method, pr Prompt) ([]image.Ima
 		imgs[i] = im
 	}
 	return imgs, sec, nil
+}
+
+// oracleEntry returns the concept's perfect entry (Oracle), made once per run from
+// the base model's own text encoders and cross-attention.
+func (r *runner) oracleEntry(c EvalConcept) (*blend.Entry, error) {
+	if e, ok := r.oracle[c.Name]; ok {
+		return e, nil
+	}
+	base := &trainer.Base{Dir: r.cfg.ModelDir, Identity: r.p.Identity, UNet: r.p.UNet, Prompt: r.p.Prompt}
+	e, err := trainer.WordsEntry(base, shapes.TextureAdjective(c.Texture), c.Class.String(), time.Now().UTC())
+	if err != nil {
+		return nil, fmt.Errorf("oracle entry of %s: %w", c.Name, err)
+	}
+	if r.oracle == nil {
+		r.oracle = map[string]*blend.Entry{}
+	}
+	r.oracle[c.Name] = e
+	return e, nil
 }
 
 // merge installs every concept's token (once) and writes the average of pr's
