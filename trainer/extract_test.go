@@ -179,8 +179,8 @@ func TestWordsEntry(t *testing.T) {
 			t.Errorf("%s: the K of \"blue dog\" equals that of \"red dog\"", mod)
 		}
 	}
-	// A word of two tokens keeps its last token's rows: still a 2-row slot, unlike
-	// the one-token word's.
+	// A word of two tokens keeps only its last token's rows: a 2-row slot, as with a
+	// one-token word.
 	if n := len(base.Prompt.Tokenizer.Encode("checkered")); n != 2 {
 		t.Fatalf("\"checkered\" is %d tokens in the tiny model's CLIP vocabulary, the test wants 2", n)
 	}

@@ -25,10 +25,12 @@ func newEvalCmd() *cobra.Command {
 		Use:   "eval [--model DIR] [--retrain] [--out DIR] [--seeds N]",
 		Short: "Evaluate LatexBlend on the shapes world against the base model and merged Custom Diffusion weights",
 		Long: `For 4 one-concept, 4 two-concept and 4 three-concept prompts ("a star and a ring"), each
-with --seeds seeds, generates with: the base model alone (plain class nouns), LatexBlend
-replacement, + blending guidance, + self-attention rectification, and the merged-weights
-baseline (the prompt's concepts' fine-tuned to_k/to_v averaged into the model, prompted
-"a <new1> star and a <new2> ring"). The shapes judge (trained on renders only) reads every
+with --seeds seeds, generates with: the base model alone (plain class nouns), the base
+model told the textures in words ("a checkered star and a rainbow ring", a reference),
+LatexBlend replacement with perfect entries (the base model's own K/V of those words, a
+reference), LatexBlend replacement with the trained entries, + blending guidance,
++ self-attention rectification, and the merged-weights baseline (the prompt's concepts'
+fine-tuned to_k/to_v averaged into the model, prompted "a <new1> star and a <new2> ring"). The shapes judge (trained on renders only) reads every
 image: concept fidelity (the concept's texture on an object of its class), all concepts
 found, prompt fidelity (every asked class present), bleeding (a concept's texture on an
 object of another class). Prints a table, writes <out>/<method>.png grids (a row per
@@ -100,7 +102,11 @@ prompts use are retrained.`,
 	f.IntVar(&cfg.Seeds, "seeds", cfg.Seeds, "images per prompt (seeds 0 … N-1)")
 	f.IntVar(&cfg.Steps, "steps", cfg.Steps, "Euler steps per image")
 	f.Float64Var(&cfg.GuidanceScale, "cfg", cfg.GuidanceScale, "classifier-free guidance scale")
-	f.StringVar(&methods, "methods", "", "comma-separated subset of base,words,replace,guidance,rectify,merged (default: all)")
+	names := make([]string, 0, len(eval.Methods()))
+	for _, m := range eval.Methods() {
+		names = append(names, string(m))
+	}
+	f.StringVar(&methods, "methods", "", "comma-separated subset of "+strings.Join(names, ",")+" (default: all)")
 	f.StringVar(&prompts, "prompts", "", "comma-separated subset of the prompts by name, e.g. checker-star+rainbow-ring (default: all 12)")
 	f.StringVar(&entriesDir, "entries", "", "folder of the eval concepts' entries and deltas (default: the committed ones; with --retrain shapes/eval/entries)")
 	f.StringVar(&judgePath, "judge", "", "judge weights (default: the committed judge)")
