@@ -23,7 +23,8 @@ type Config struct {
 	// ModelDir is the base model (a diffusers folder).
 	ModelDir string
 	// Bank holds the concepts' entries and deltas; nil loads them from EntriesDir
-	// ("" = the committed ones).
+	// ("" = the committed ones) when a method needs them (base, words and oracle
+	// don't, so they run on any base model).
 	Bank       *Bank
 	EntriesDir string
 	// Judge reads the images; nil loads the committed judge.
@@ -141,7 +142,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	concepts := ConceptsOf(cfg.Prompts)
 	r := &runner{cfg: cfg, bank: cfg.Bank, j: cfg.Judge}
-	if r.bank == nil {
+	needsBank := slices.ContainsFunc(cfg.Methods, Method.needsEntries)
+	if r.bank == nil && needsBank {
 		var err error
 		if r.bank, err = LoadBank(cfg.EntriesDir, concepts); err != nil {
 			return nil, err
@@ -161,8 +163,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	defer p.Close()
 	r.p = p
-	if err := r.bank.CheckModel(cfg.ModelDir, p.Identity, concepts); err != nil {
-		return nil, err
+	if needsBank {
+		if err := r.bank.CheckModel(cfg.ModelDir, p.Identity, concepts); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.Out != "" {
 		if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
@@ -276,12 +280,14 @@ func (r *runner) generate(ctx context.Context, m Method, pr Prompt) ([]image.Ima
 	case m.blends():
 		var cs []blend.Concept
 		for _, c := range pr.Concepts {
-			e := r.bank.Entries[c.Name]
+			var e *blend.Entry
 			if m == Oracle {
 				var err error
 				if e, err = r.oracleEntry(c); err != nil {
 					return nil, 0, err
 				}
+			} else {
+				e = r.bank.Entries[c.Name]
 			}
 			cs = append(cs, blend.Concept{ClassNoun: c.Class.String(), Entry: e})
 		}

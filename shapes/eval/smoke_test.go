@@ -94,3 +94,25 @@ func TestSmokeGolden(t *testing.T) {
 		t.Errorf("%s lacks the words method's textured prompt:\n%s", ResultsFile, res)
 	}
 }
+
+// TestReferencesNeedNoEntries: base, words and oracle run on a model without any eval
+// entries (the tiny golden model, an empty entries folder); adding a method that
+// needs them asks for --retrain.
+func TestReferencesNeedNoEntries(t *testing.T) {
+	model := filepath.Join(golden.Dir(t), "tiny-sdxl")
+	empty := t.TempDir()
+	pr := Prompts()[4] // checker-star + rainbow-ring
+	cfg := Config{ModelDir: model, EntriesDir: empty, Prompts: []Prompt{pr}, Seeds: 1, Steps: 1, NoCeiling: true,
+		Methods: []Method{Base, Words, Oracle}}
+	rep, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Methods) != 3 || rep.Method(Oracle) == nil || rep.Method(Oracle).Images != 1 {
+		t.Errorf("report has %d methods, oracle %+v; want base, words and oracle with one image each", len(rep.Methods), rep.Method(Oracle))
+	}
+	cfg.Methods = []Method{Base, Replace}
+	if _, err := Run(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "--retrain") {
+		t.Errorf("replace without entries: %v, want an error asking for --retrain", err)
+	}
+}
