@@ -53,7 +53,9 @@ func ParseMethod(s string) (Method, error) {
 
 // needsEntries reports whether the method uses the eval concepts' trained entries or
 // deltas (base, words and oracle need none, so they run on any base model).
-func (m Method) needsEntries() bool { return m == Replace || m == Guidance || m == Rectify || m == Merged }
+func (m Method) needsEntries() bool {
+	return m == Replace || m == Guidance || m == Rectify || m == Merged
+}
 
 // blends reports whether the method runs LatexBlend.
 func (m Method) blends() bool { return m == Oracle || m == Replace || m == Guidance || m == Rectify }
