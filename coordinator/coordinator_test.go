@@ -98,7 +98,14 @@ func TestLeaderElectionAndClusterStatus(t *testing.T) {
 		}
 		return nil
 	})
-	st, err = pb.NewCoordinatorClient(conn).ClusterStatus(ctx, &pb.ClusterStatusRequest{})
+	// Ask the standby itself: the first connection may have gone to the
+	// leader that just closed, which is what made this test flaky.
+	standbyConn, err := service.Dial(standby.Addr(), service.ClientConfig{Token: "tok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer standbyConn.Close()
+	st, err = pb.NewCoordinatorClient(standbyConn).ClusterStatus(ctx, &pb.ClusterStatusRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
