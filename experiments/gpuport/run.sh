@@ -2,7 +2,7 @@
 # Runs the GPU measurement of experiments/gpuport/README.md on a machine with PyTorch
 # and a CUDA GPU, from the repository root. Build the two Go tools first, where Go is:
 #   CGO_ENABLED=0 go build -o gpuport-bin/export ./experiments/gpuport/export
-#   go run ./experiments/gpuport/reference -out gpuport-bin/reference.safetensors
+#   go run ./experiments/gpuport/reference -out gpuport-bin/reference.safetensors   (add -tags openblas with CGO_LDFLAGS=-lopenblas for speed)
 # Then: OUT=dir bash experiments/gpuport/run.sh [variant ...]   (default: base attn16)
 set -euo pipefail
 export PYTHONUNBUFFERED=1
