@@ -87,10 +87,12 @@ type replayReducer struct {
 	name func(i int) string
 
 	// Results of the last AllReduce: local and reduced copies of every buffer (the
-	// last buffer holds the losses) and what the serial rerun found different ("" when
-	// it matched bit for bit).
+	// last buffer holds the losses), what the serial rerun found different ("" when it
+	// matched bit for bit) and how far it was: the largest relative L2 distance of a
+	// gradient buffer, or the loss's relative difference.
 	local, reduced [][]float32
 	mismatch       string
+	mismatchRel    float64
 }
 
 func (r *replayReducer) AllReduce(ctx context.Context, op allreduce.Op, bufs ...[]float32) error {
@@ -99,7 +101,7 @@ func (r *replayReducer) AllReduce(ctx context.Context, op allreduce.Op, bufs ...
 		return err
 	}
 	r.reduced = cloneBufs(bufs)
-	r.mismatch = ""
+	r.mismatch, r.mismatchRel = "", 0
 	if r.replay == nil {
 		return errors.New("replayReducer: no replay set for this step")
 	}
@@ -111,7 +113,7 @@ func (r *replayReducer) AllReduce(ctx context.Context, op allreduce.Op, bufs ...
 	r.gang.serial.Lock()
 	loss, err := r.replay()
 	if err == nil {
-		r.mismatch = compareReplay(r.local, bufs, loss, r.name)
+		r.mismatch, r.mismatchRel = compareReplay(r.local, bufs, loss, r.name)
 	}
 	r.gang.serial.Unlock()
 	if err != nil {
@@ -125,24 +127,29 @@ func (r *replayReducer) AllReduce(ctx context.Context, op allreduce.Op, bufs ...
 }
 
 // compareReplay describes how the serially recomputed gradients (bufs, all but the last
-// buffer) and loss differ from the ones computed during the step (local).
-func compareReplay(local, bufs [][]float32, loss float64, name func(int) string) string {
+// buffer) and loss differ from the ones computed during the step (local), and returns
+// the largest relative difference (per buffer, ‖Δ‖/‖serial‖).
+func compareReplay(local, bufs [][]float32, loss float64, name func(int) string) (string, float64) {
 	var diffs []string
+	var worstRel float64
 	for i := range len(bufs) - 1 {
 		if n, worst := countDiff(local[i], bufs[i]); n > 0 {
-			diffs = append(diffs, fmt.Sprintf("%s: %d of %d values (max |Δ| %.3g)", name(i), n, len(bufs[i]), worst))
+			rel, _ := relL2([][]float32{local[i]}, [][]float32{bufs[i]})
+			worstRel = max(worstRel, rel)
+			diffs = append(diffs, fmt.Sprintf("%s: %d of %d values (max |Δ| %.3g, relative %.3g)", name(i), n, len(bufs[i]), worst, rel))
 		}
 	}
 	if got := local[len(local)-1][0]; got != float32(loss) {
+		worstRel = max(worstRel, math.Abs(float64(got)-loss)/math.Abs(loss))
 		diffs = append(diffs, fmt.Sprintf("loss %v, serial %v", got, float32(loss)))
 	}
 	if len(diffs) == 0 {
-		return ""
+		return "", 0
 	}
 	if len(diffs) > 4 {
 		diffs = append(diffs[:4], fmt.Sprintf("and %d more buffers", len(diffs)-4))
 	}
-	return fmt.Sprint(diffs)
+	return fmt.Sprint(diffs), worstRel
 }
 
 // countDiff counts the values of a and b that are not bit-for-bit equal and returns the
