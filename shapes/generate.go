@@ -1,5 +1,7 @@
 package shapes
 
+import "fmt"
+
 // Scene generation: how many objects, how big, where, and on what background. Sizes are
 // chosen so that, at 64×64, a lone object is 29–48 px wide and each of three objects is
 // still 18–28 px wide: large enough for a tiny diffusion model to draw and for the
@@ -176,4 +178,29 @@ func SingleScene(r *Rand, class Class, texture Texture) Scene {
 	specs := []objectSpec{{class: class, color: r.Intn(len(Colors)), texture: texture}}
 	objs := placeObjects(r, specs, 250, 400)
 	return Scene{Background: randomBackground(r, objs), Objects: objs}
+}
+
+// ConceptScene is the scene a multi-concept prompt asks for ("a <new1> star and a <new2>
+// ring"): one object per concept, of its class and in its texture, sized and placed as
+// the base data's scenes of that many objects are. The evaluation renders it to measure
+// what the VAE lets any generator reach (shapes/eval's scene ceiling).
+func ConceptScene(r *Rand, concepts []Concept) (Scene, error) {
+	if len(concepts) == 0 {
+		return Scene{}, fmt.Errorf("shapes: concept scene of no concepts")
+	}
+	specs := make([]objectSpec, len(concepts))
+	for i, c := range concepts {
+		if !IsConcept(c.Class, c.Texture) {
+			return Scene{}, fmt.Errorf("shapes: concept scene: %s %s is not a concept of the world", c.Texture, c.Class)
+		}
+		for _, o := range concepts[:i] {
+			if o.Class == c.Class {
+				return Scene{}, fmt.Errorf("shapes: concept scene: two concepts of class %s", c.Class)
+			}
+		}
+		specs[i] = objectSpec{class: c.Class, color: r.Intn(len(Colors)), texture: c.Texture}
+	}
+	lo, hi := sizeRange(len(specs))
+	objs := placeObjects(r, specs, lo, hi)
+	return Scene{Background: randomBackground(r, objs), Objects: objs}, nil
 }

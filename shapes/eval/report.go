@@ -20,6 +20,23 @@ const (
 	TargetMargin    = 0.2
 )
 
+// scoreColumns are the table's metric columns, in order.
+var scoreColumns = []func(Score) float64{
+	func(s Score) float64 { return s.Fidelity }, func(s Score) float64 { return s.AllFound },
+	func(s Score) float64 { return s.PromptFidelity }, func(s Score) float64 { return s.Bleeding },
+}
+
+// missing is the score of something not measured.
+var missing = Score{Fidelity: nan, AllFound: nan, PromptFidelity: nan, Bleeding: nan}
+
+// sceneCeiling returns the scene ceiling's score for n concepts (NaN fields when absent).
+func (r *Report) sceneCeiling(n int) Score {
+	if s, ok := r.SceneCeiling.Scores[n]; ok {
+		return s
+	}
+	return missing
+}
+
 // score returns method m's score for n concepts (NaN fields when absent).
 func (r *Report) score(m Method, n int) Score {
 	if mr := r.Method(m); mr != nil {
@@ -27,7 +44,7 @@ func (r *Report) score(m Method, n int) Score {
 			return s
 		}
 	}
-	return Score{Fidelity: nan, AllFound: nan, PromptFidelity: nan, Bleeding: nan}
+	return missing
 }
 
 // Targets evaluates the targets on the replace and merged results: fidelity with 2 and
@@ -55,10 +72,7 @@ func (r *Report) Write(w io.Writer) error {
 	fmt.Fprintf(&sb, "%-9s %7s  %-17s  %-17s  %-17s  %-17s\n", "method", "s/img", "concept fidelity", "all concepts", "prompt fidelity", "bleeding")
 	for _, mr := range r.Methods {
 		fmt.Fprintf(&sb, "%-9s %7.2f", mr.Method, mr.SecondsPerImage())
-		for _, f := range []func(Score) float64{
-			func(s Score) float64 { return s.Fidelity }, func(s Score) float64 { return s.AllFound },
-			func(s Score) float64 { return s.PromptFidelity }, func(s Score) float64 { return s.Bleeding },
-		} {
+		for _, f := range scoreColumns {
 			var cells []string
 			for _, n := range ReportCounts {
 				cells = append(cells, cell(f(r.score(mr.Method, n))))
@@ -67,6 +81,16 @@ func (r *Report) Write(w io.Writer) error {
 		}
 		sb.WriteString("\n")
 	}
+	fmt.Fprintf(&sb, "%-9s %7s", "ceiling", "-")
+	for _, f := range scoreColumns {
+		var cells []string
+		for _, n := range ReportCounts {
+			cells = append(cells, cell(f(r.sceneCeiling(n))))
+		}
+		fmt.Fprintf(&sb, "  %-17s", strings.Join(cells, " "))
+	}
+	sb.WriteString("\n")
+	sb.WriteString("ceiling: the prompts' own scenes rendered and passed through the VAE, as the judge scores them; no method can do better\n")
 	fmt.Fprintf(&sb, "ceiling on the concepts' %d training images: judge recall %.2f, after the VAE %.2f\n",
 		r.Ceiling.Images, r.Ceiling.JudgeRecall, r.Ceiling.VAERecall)
 	fid2, fid3, bleed, margin := r.Targets()
@@ -84,7 +108,8 @@ func (r *Report) Write(w io.Writer) error {
 }
 
 // Line is the report's key=value line: steps, seeds, binding, images, elapsed_s, judge_recall
-// and vae_recall (the Ceiling), then for every
+// and vae_recall (the Ceiling), ceiling_fidelity_n, ceiling_all_n, ceiling_prompt_n and
+// ceiling_bleeding_n (the SceneCeiling), then for every
 // method m and concept count n m_fidelity_n, m_all_n, m_prompt_n, m_bleeding_n, and
 // m_sec_per_image, then the targets.
 func (r *Report) Line() string {
@@ -97,15 +122,21 @@ func (r *Report) Line() string {
 		fmt.Sprintf("elapsed_s=%.1f", r.Elapsed.Seconds()),
 		"judge_recall=" + num(r.Ceiling.JudgeRecall), "vae_recall=" + num(r.Ceiling.VAERecall),
 	}
+	scoreKeys := func(prefix string, n int, s Score) []string {
+		return []string{
+			fmt.Sprintf("%s_fidelity_%d=%s", prefix, n, num(s.Fidelity)),
+			fmt.Sprintf("%s_all_%d=%s", prefix, n, num(s.AllFound)),
+			fmt.Sprintf("%s_prompt_%d=%s", prefix, n, num(s.PromptFidelity)),
+			fmt.Sprintf("%s_bleeding_%d=%s", prefix, n, num(s.Bleeding)),
+		}
+	}
+	for _, n := range ReportCounts {
+		kv = append(kv, scoreKeys("ceiling", n, r.sceneCeiling(n))...)
+	}
 	for _, mr := range r.Methods {
 		m := mr.Method
 		for _, n := range ReportCounts {
-			s := r.score(m, n)
-			kv = append(kv,
-				fmt.Sprintf("%s_fidelity_%d=%s", m, n, num(s.Fidelity)),
-				fmt.Sprintf("%s_all_%d=%s", m, n, num(s.AllFound)),
-				fmt.Sprintf("%s_prompt_%d=%s", m, n, num(s.PromptFidelity)),
-				fmt.Sprintf("%s_bleeding_%d=%s", m, n, num(s.Bleeding)))
+			kv = append(kv, scoreKeys(string(m), n, r.score(m, n))...)
 		}
 		kv = append(kv, fmt.Sprintf("%s_sec_per_image=%.3f", m, mr.SecondsPerImage()))
 	}

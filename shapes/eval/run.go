@@ -86,7 +86,10 @@ type Report struct {
 	Grids map[Method]string
 	// Ceiling is the judge's and the VAE's recall on the concepts' own images.
 	Ceiling Ceiling
-	Elapsed time.Duration
+	// SceneCeiling scores the prompts' own scenes after the VAE (SceneCeilingRenders
+	// per prompt): the best any method can do.
+	SceneCeiling SceneCeiling
+	Elapsed      time.Duration
 }
 
 // Method returns the result of m, or nil.
@@ -190,8 +193,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		if rep.Ceiling, err = MeasureCeiling(p.VAE, r.j, concepts, shapes.ConceptImages, h); err != nil {
 			return nil, err
 		}
+		if rep.SceneCeiling, err = MeasureSceneCeiling(p.VAE, r.j, cfg.Prompts, SceneCeilingRenders, h); err != nil {
+			return nil, err
+		}
 		if cfg.Out != "" {
 			if _, err := writeGrid(cfg.Out, "ceiling", rep.Ceiling.Rows); err != nil {
+				return nil, err
+			}
+			if _, err := writeGrid(cfg.Out, "ceiling-scenes", rep.SceneCeiling.Rows); err != nil {
 				return nil, err
 			}
 		}

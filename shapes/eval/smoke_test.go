@@ -51,6 +51,11 @@ func TestSmokeGolden(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
 	kv := parseLine(t, lines[len(lines)-1])
 	want := []string{"steps", "seeds", "binding", "images", "elapsed_s", "judge_recall", "vae_recall", "target_fidelity_2", "target_fidelity_3", "target_bleeding", "target_margin"}
+	for _, n := range ReportCounts {
+		for _, k := range []string{"fidelity", "all", "prompt", "bleeding"} {
+			want = append(want, fmt.Sprintf("ceiling_%s_%d", k, n))
+		}
+	}
 	for _, m := range Methods() {
 		want = append(want, string(m)+"_sec_per_image")
 		for _, n := range ReportCounts {
@@ -66,6 +71,9 @@ func TestSmokeGolden(t *testing.T) {
 	}
 	if len(kv) != len(want) {
 		t.Errorf("the last line has %d keys, want %d", len(kv), len(want))
+	}
+	if kv["ceiling_fidelity_2"] != "nan" {
+		t.Errorf("ceiling_fidelity_2=%s with NoCeiling, want nan", kv["ceiling_fidelity_2"])
 	}
 	if kv["binding"] != "false" {
 		t.Errorf("binding=%s, want the default false", kv["binding"])
