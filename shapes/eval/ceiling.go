@@ -90,7 +90,7 @@ const sceneCeilingStream = 0x7363656e65 // "scene"
 // MeasureSceneCeiling renders n scenes per prompt at size px and scores them after a
 // round trip through the VAE.
 func MeasureSceneCeiling(m *vae.Model, j *judge.Judge, prompts []Prompt, n, size int) (SceneCeiling, error) {
-	c := SceneCeiling{Scores: map[int]Score{}}
+	var c SceneCeiling
 	byCount := map[int][]Judged{}
 	for pi, pr := range prompts {
 		concepts := make([]shapes.Concept, pr.N())
@@ -121,14 +121,9 @@ func MeasureSceneCeiling(m *vae.Model, j *judge.Judge, prompts []Prompt, n, size
 			byCount[pr.N()] = append(byCount[pr.N()], Judged{Prompt: pr, Verdict: v})
 		}
 	}
-	for count, items := range byCount {
-		s, err := ScoreImages(items)
-		if err != nil {
-			return c, err
-		}
-		c.Scores[count] = s
-	}
-	return c, nil
+	var err error
+	c.Scores, err = scoreByCount(byCount)
+	return c, err
 }
 
 // roundTrip encodes images with the VAE and decodes the posterior mode.

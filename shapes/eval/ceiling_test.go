@@ -13,16 +13,7 @@ import (
 // VAE (random weights): the judge finds the concept on its own renders, and the
 // round trip through a random VAE destroys it.
 func TestCeilingGolden(t *testing.T) {
-	m, err := vae.Load(filepath.Join(golden.Dir(t), "tiny-sdxl", "vae"), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	j, err := judge.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer j.Close()
+	m, j := vaeAndJudge(t, filepath.Join(golden.Dir(t), "tiny-sdxl", "vae"))
 	c, err := MeasureCeiling(m, j, Concepts()[:1], 4, 64)
 	if err != nil {
 		t.Fatal(err)
@@ -43,16 +34,7 @@ func TestCeilingGolden(t *testing.T) {
 // reconstructions, every count is scored, and lone concepts survive the round trip
 // (0.93 of them did when this was written).
 func TestSceneCeilingCommittedVAE(t *testing.T) {
-	m, err := vae.Load(filepath.Join("..", "model", "vae"), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	j, err := judge.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer j.Close()
+	m, j := vaeAndJudge(t, filepath.Join("..", "model", "vae"))
 	prompts, err := ParsePrompts([]string{"checker-star", "dotted-square", "checker-star+dotted-square"})
 	if err != nil {
 		t.Fatal(err)
@@ -85,16 +67,7 @@ func TestSceneCeilingCommittedVAE(t *testing.T) {
 // TestSceneCeilingRandomVAE: a random VAE's round trip leaves no concept to find, so
 // the ceiling really is measured after the VAE.
 func TestSceneCeilingRandomVAE(t *testing.T) {
-	m, err := vae.Load(filepath.Join(golden.Dir(t), "tiny-sdxl", "vae"), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	j, err := judge.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer j.Close()
+	m, j := vaeAndJudge(t, filepath.Join(golden.Dir(t), "tiny-sdxl", "vae"))
 	prompts, err := ParsePrompts([]string{"checker-star"})
 	if err != nil {
 		t.Fatal(err)
@@ -106,4 +79,20 @@ func TestSceneCeilingRandomVAE(t *testing.T) {
 	if f := c.Scores[1].Fidelity; f > 0.25 {
 		t.Errorf("scene ceiling %.2f after a random VAE, want near 0", f)
 	}
+}
+
+// vaeAndJudge loads the VAE folder dir and the committed judge, closed when t ends.
+func vaeAndJudge(t *testing.T, dir string) (*vae.Model, *judge.Judge) {
+	t.Helper()
+	m, err := vae.Load(dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	j, err := judge.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { j.Close() })
+	return m, j
 }

@@ -67,6 +67,19 @@ func ScoreImages(items []Judged) (Score, error) {
 	return s, nil
 }
 
+// scoreByCount scores each concept count's judged images.
+func scoreByCount(byCount map[int][]Judged) (map[int]Score, error) {
+	out := make(map[int]Score, len(byCount))
+	for n, items := range byCount {
+		s, err := ScoreImages(items)
+		if err != nil {
+			return nil, err
+		}
+		out[n] = s
+	}
+	return out, nil
+}
+
 // ratio is a/b, NaN when b is 0 (nothing was measured).
 func ratio(a, b int) float64 {
 	if b == 0 {

@@ -230,7 +230,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 // runMethod generates and judges every prompt with m.
 func (r *runner) runMethod(ctx context.Context, m Method) (*MethodResult, error) {
-	mr := &MethodResult{Method: m, Scores: map[int]Score{}}
+	mr := &MethodResult{Method: m}
 	byN := map[int][]Judged{}
 	for _, pr := range r.cfg.Prompts {
 		imgs, sec, err := r.generate(ctx, m, pr)
@@ -258,13 +258,11 @@ func (r *runner) runMethod(ctx context.Context, m Method) (*MethodResult, error)
 		fmt.Fprintf(r.cfg.Progress, "eval: %-8s %-50s %d images %6.2fs/img fidelity %.2f prompt %.2f bleeding %.2f\n",
 			m, pr.Name(), len(imgs), sec/float64(len(imgs)), s.Fidelity, s.PromptFidelity, s.Bleeding)
 	}
-	for n, js := range byN {
-		s, err := ScoreImages(js)
-		if err != nil {
-			return nil, err
-		}
-		mr.Scores[n] = s
+	scores, err := scoreByCount(byN)
+	if err != nil {
+		return nil, err
 	}
+	mr.Scores = scores
 	return mr, nil
 }
 
