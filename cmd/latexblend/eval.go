@@ -36,6 +36,10 @@ found, prompt fidelity (every asked class present), bleeding (a concept's textur
 object of another class). Prints a table, writes <out>/<method>.png grids (a row per
 prompt, a column per seed) and <out>/results.jsonl; the last line is key=value.
 
+The table's "ceiling" row scores the prompts' own scenes, rendered and passed through the
+model's VAE (16 per prompt; <out>/ceiling-scenes.png, keys ceiling_*): a generator can
+only draw what the decoder can draw, so no method can be expected to do better.
+
 The eval concepts (tokens <new1>…<new4>) are committed under shapes/eval/entries and built
 into the binary. --retrain first trains them with the trainer on the concept image sets
 and regularization sets of --model and extracts their entries into --entries (default
