@@ -56,12 +56,12 @@ func run(model, out string) (err error) {
 		return err
 	}
 	var caps []string
-	var imgs []*image.RGBA
+	var imgs []image.Image
 	for _, s := range samples {
 		caps = append(caps, s.Caption)
 		imgs = append(imgs, s.Image)
 	}
-	x, err := vae.FromImages(images(imgs)...)
+	x, err := vae.FromImages(imgs...)
 	if err != nil {
 		return err
 	}
@@ -121,12 +121,4 @@ func run(model, out string) (err error) {
 	}
 	fmt.Printf("out=%s model=%s tensors=%d\n", out, p.Identity, len(ts))
 	return nil
-}
-
-func images(in []*image.RGBA) []image.Image {
-	out := make([]image.Image, len(in))
-	for i, m := range in {
-		out[i] = m
-	}
-	return out
 }
