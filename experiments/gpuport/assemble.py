@@ -1,14 +1,16 @@
-"""Builds a diffusers folder from train.py's outputs: a copy of shapes/model whose UNet
-and text encoders (weights and configs) are the trained variant's. Standard library only.
+"""Builds a diffusers folder from train.py's outputs: a copy of the base folder (the one
+train.py read through GPUPORT_MODEL; shapes/model by default) whose UNet and text
+encoders (weights and configs) are the trained variant's. Standard library only.
 
-  python3 experiments/gpuport/assemble.py OUT_DIR VARIANT DEST
+  python3 experiments/gpuport/assemble.py OUT_DIR VARIANT DEST [BASE]
 """
 import json, os, shutil, sys
 
 out, variant, dest = sys.argv[1:4]
+base = sys.argv[4] if len(sys.argv) > 4 else "shapes/model"
 if os.path.exists(dest):
     raise SystemExit(f"{dest} exists; remove it first")
-shutil.copytree("shapes/model", dest)
+shutil.copytree(base, dest)
 with open(os.path.join(out, f"{variant}-configs.json")) as f:
     cfgs = json.load(f)
 weights = {"unet": "diffusion_pytorch_model.safetensors", "text_encoder": "model.safetensors",

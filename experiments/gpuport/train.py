@@ -11,7 +11,9 @@ encoders, min-SNR 5, EMA 0.999, 10 % caption dropout, tail swap 0.5 with the poo
 embedding, AdamW wd 0.01, clip 1) with the learning-rate schedule over wall time.
 
   python3 train.py prep DATA_DIR N REFERENCE            # encode the pool into /tmp/pool.pt
-  python3 train.py train VARIANT OUT SECONDS BATCH LR N # VARIANT: base, attn16, big
+  python3 train.py train VARIANT OUT SECONDS BATCH LR N # VARIANT: base, attn16, big [-phrase]
+
+GPUPORT_MODEL names the base folder (default shapes/model).
 """
 import json, math, os, sys, time
 import numpy as np
@@ -20,7 +22,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
-MODEL = "shapes/model"
+# The base folder whose VAE encodes the pool and whose configs the variants start from;
+# GPUPORT_MODEL picks another (a model trained with a longer VAE phase, say).
+MODEL = os.environ.get("GPUPORT_MODEL", "shapes/model")
 dev = "cuda"
 torch.backends.cuda.matmul.allow_tf32 = True
 torch.backends.cudnn.allow_tf32 = True
@@ -398,8 +402,64 @@ def prep(data_dir, n, reference):
             stds.append(s.half())
         ids1 = torch.from_numpy(np.fromfile(os.path.join(data_dir, "ids1.i32"), dtype=np.int32).reshape(n, 77)).long()
         ids2 = torch.from_numpy(np.fromfile(os.path.join(data_dir, "ids2.i32"), dtype=np.int32).reshape(n, 77)).long()
-        torch.save({"mean": torch.cat(means).cpu(), "std": torch.cat(stds).cpu(), "ids1": ids1, "ids2": ids2}, "/tmp/pool.pt")
+        iso1, iso2, pk, pq = (torch.from_numpy(a) for a in phrase_tables(ids1.numpy(), ids2.numpy()))
+        torch.save({"mean": torch.cat(means).cpu(), "std": torch.cat(stds).cpu(), "ids1": ids1, "ids2": ids2,
+                    "iso1": iso1, "iso2": iso2, "pk": pk, "pq": pq}, "/tmp/pool.pt")
     log(f"pool of {n} encoded")
+
+
+# ---------------- phrase swap ----------------
+NOUNS = ("circle", "square", "triangle", "star", "ring", "cross")
+ARTICLES = ("a", "an")
+PHRASES = 3  # scenes have at most three objects
+
+
+def phrase_tables(ids1, ids2):
+    """For LatexBlend's situation in training: each object phrase of a caption ("a
+    checkered star", article to noun) alone in "photo of <phrase>", as a concept entry is
+    extracted. Returns iso1, iso2 [N, PHRASES, 77] (the isolated captions' ids, padded as
+    each tokenizer pads; unused phrases are empty captions) and pk, pq [N, 77] (for each
+    caption position inside a phrase, which isolated caption k and which position q in it
+    hold the same token; -1 elsewhere). The captions' words are single tokens of the
+    shapes vocabulary, which is checked."""
+    with open(os.path.join(MODEL, "tokenizer", "vocab.json")) as f:
+        vocab = json.load(f)
+    word = lambda w: vocab[w + "</w>"]
+    bos, eos = vocab["<|startoftext|>"], vocab["<|endoftext|>"]
+    nouns = {word(w) for w in NOUNS}
+    articles = {word(w) for w in ARTICLES}
+    head = [bos, word("photo"), word("of")]
+    n = ids1.shape[0]
+    pad1, pad2 = int(ids1[0, -1]), int(ids2[0, -1])
+    iso1 = np.full((n, PHRASES, 77), pad1, np.int32)
+    iso2 = np.full((n, PHRASES, 77), pad2, np.int32)
+    iso1[:, :, 0] = iso2[:, :, 0] = bos
+    iso1[:, :, 1] = iso2[:, :, 1] = eos
+    pk = np.full((n, 77), -1, np.int8)
+    pq = np.zeros((n, 77), np.int8)
+    for r in range(n):
+        row = ids1[r]
+        end = int(np.argmax(row == eos))
+        if not np.array_equal(row[:end], ids2[r, :end]):
+            raise SystemExit(f"caption {r}: the tokenizers disagree before the end of text")
+        k, start = 0, None
+        for p in range(1, end):
+            t = int(row[p])
+            if t in articles:
+                start = p
+            elif t in nouns and start is not None:
+                if k == PHRASES:
+                    raise SystemExit(f"caption {r}: more than {PHRASES} object phrases")
+                toks = head + [int(x) for x in row[start:p + 1]] + [eos]
+                iso1[r, k, :len(toks)] = toks
+                iso2[r, k, :len(toks)] = toks
+                for j in range(start, p + 1):
+                    pk[r, j] = k
+                    pq[r, j] = len(head) + j - start
+                k, start = k + 1, None
+        if k == 0 and end > 1:
+            raise SystemExit(f"caption {r}: no object phrase found")
+    return iso1, iso2, pk, pq
 
 
 # ---------------- training ----------------
@@ -425,14 +485,20 @@ def train(variant, out_dir, seconds, batch, lr_peak, pool_n, seed):
     ids1 = p["ids1"][:pool_n].to(dev)
     ids2 = p["ids2"][:pool_n].to(dev)
     n = mean.shape[0]
-    if variant not in ("base", "attn16", "big"):
-        raise SystemExit(f"unknown variant {variant!r}: want base, attn16 or big")
+    # "-phrase" adds the phrase swap (phrase_tables) to any of the three topologies.
+    arch, phrase = (variant[:-len("-phrase")], True) if variant.endswith("-phrase") else (variant, False)
+    if arch not in ("base", "attn16", "big"):
+        raise SystemExit(f"unknown variant {variant!r}: want base, attn16 or big, each optionally with -phrase")
+    if phrase:
+        iso1, iso2 = p["iso1"][:pool_n].to(dev), p["iso2"][:pool_n].to(dev)
+        pk, pq = p["pk"][:pool_n].to(dev), p["pq"][:pool_n].to(dev)
+        rows = torch.arange(batch, device=dev)[:, None]
     ucfg = load_cfg("unet")
-    if variant == "attn16":
+    if arch == "attn16":
         ucfg["down_block_types"] = ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D"]
         ucfg["up_block_types"] = ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D"]
     tcfg1, tcfg2 = load_cfg("text_encoder"), load_cfg("text_encoder_2")
-    if variant == "big":
+    if arch == "big":
         ucfg["down_block_types"] = ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D"]
         ucfg["up_block_types"] = ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D"]
         ucfg["block_out_channels"] = [64, 128]
@@ -477,6 +543,15 @@ def train(variant, out_dir, seconds, batch, lr_peak, pool_n, seed):
         a = acp[t][:, None, None, None]
         xt = a.sqrt() * x0 + (1 - a).sqrt() * eps
         ctx, pooled = encode(te1, te2, ids1[i], ids2[i])
+        if phrase:
+            # Half the rows read each object phrase as a concept entry is extracted: alone,
+            # in "photo of <phrase>", so the UNet learns to place and draw a phrase from
+            # its own rows, not from the words around it (LatexBlend's replacement).
+            ictx, _ = encode(te1, te2, iso1[i].view(-1, 77).long(), iso2[i].view(-1, 77).long())
+            ictx = ictx.view(batch, PHRASES, 77, -1)
+            k = pk[i].long()
+            g = ictx[rows, k.clamp(min=0), pq[i].long()]
+            ctx = torch.where(((k >= 0) & (torch.rand(batch, device=dev) < 0.5)[:, None])[..., None], g, ctx)
         d = torch.randint(0, n, (batch,), device=dev)
         dctx, dpooled = encode(te1, te2, ids1[d], ids2[d])
         swap = torch.rand(batch, device=dev) < 0.5
