@@ -140,12 +140,20 @@ func slotKV(base *Base, ids1, ids2 []int, start, end int, weights map[string][]f
 // eval's oracle method). A word of several tokens keeps only its last one's rows,
 // which in a causal encoder have seen the whole word.
 func WordsEntry(base *Base, word, noun string, created time.Time) (*blend.Entry, error) {
+	return WordsEntryIn(base, DefaultExtractPrompt(word, noun), word, noun, created)
+}
+
+// WordsEntryIn is WordsEntry taken from the given prompt instead of
+// DefaultExtractPrompt: the slot is the first place where word's tokens are followed
+// by noun's. Taken from a prompt of several objects ("a checkered star and a rainbow
+// ring"), an entry keeps the context its words have there, which a bank entry, made
+// from a one-object caption, cannot have (latexblend eval's context method).
+func WordsEntryIn(base *Base, prompt, word, noun string, created time.Time) (*blend.Entry, error) {
 	p := base.Prompt
 	wordIDs, nounIDs := p.Tokenizer.Encode(word), p.Tokenizer.Encode(noun)
 	if len(wordIDs) == 0 || len(nounIDs) == 0 {
 		return nil, fmt.Errorf("words entry: word %q and class noun %q must both hold tokens", word, noun)
 	}
-	prompt := DefaultExtractPrompt(word, noun)
 	ids1, ids2 := p.Tokenizer.EncodePadded(prompt), p.Tokenizer2.EncodePadded(prompt)
 	start := -1
 	for i := 1 + len(wordIDs); i+len(nounIDs) <= len(ids1); i++ {

@@ -200,3 +200,44 @@ func TestWordsEntry(t *testing.T) {
 		}
 	}
 }
+
+// TestWordsEntryIn: from the default prompt it is WordsEntry; from a prompt of two
+// objects the second object's entry differs from its one-object entry (the causal
+// encoders' rows have seen the first object) while the first object's, whose
+// preceding words differ too, is a different entry again; a prompt without the words
+// is refused, naming them.
+func TestWordsEntryIn(t *testing.T) {
+	base, err := LoadBase(tinyModelDir(t), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer base.Close()
+	created := time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)
+	alone, err := WordsEntry(base, "blue", "cat", created)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same, err := WordsEntryIn(base, DefaultExtractPrompt("blue", "cat"), "blue", "cat", created)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mod := base.UNet.CrossAttentionModules()[0]
+	if !slices.Equal(same.Layers[mod].K, alone.Layers[mod].K) || !slices.Equal(same.Layers[mod].V, alone.Layers[mod].V) {
+		t.Errorf("WordsEntryIn with the default prompt differs from WordsEntry")
+	}
+	second, err := WordsEntryIn(base, "a red dog and a blue cat", "blue", "cat", created)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.NTok != 2 || second.ClassNoun != "cat" || second.ModifierToken != "blue" {
+		t.Errorf("in context: n_tok %d class %q token %q", second.NTok, second.ClassNoun, second.ModifierToken)
+	}
+	for mod, l := range second.Layers {
+		if slices.Equal(l.K, alone.Layers[mod].K) {
+			t.Errorf("%s: the K of \"blue cat\" after \"a red dog and\" equals its K alone", mod)
+		}
+	}
+	if _, err := WordsEntryIn(base, "a red dog", "blue", "cat", created); err == nil || !strings.Contains(err.Error(), `"blue"`) {
+		t.Errorf("a prompt without the words: %v, want an error naming them", err)
+	}
+}

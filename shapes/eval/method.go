@@ -25,6 +25,14 @@ const (
 	// Words and Replace it separates what the base model allows from what onboarding
 	// loses.
 	Oracle Method = "oracle"
+	// Context is Oracle with each entry taken from the Words prompt itself ("checkered
+	// star" and "rainbow ring" from "a checkered star and a rainbow ring",
+	// trainer.WordsEntryIn), so an entry keeps the context it has there: which object
+	// it is, after which others. No bank entry can have that (an entry is extracted once,
+	// from a one-object caption), so Context is a diagnostic, not a method: between
+	// Oracle and Words it shows what taking entries out of their context costs. It is
+	// not run by default.
+	Context Method = "context"
 	// Replace is LatexBlend's K/V replacement (option 1) on the plain prompt; the bind
 	// trick only with Config.Binding.
 	Replace Method = "replace"
@@ -38,17 +46,21 @@ const (
 	Merged Method = "merged"
 )
 
-// Methods lists every method in report order.
+// Methods lists the methods run by default, in report order.
 func Methods() []Method { return []Method{Base, Words, Oracle, Replace, Guidance, Rectify, Merged} }
+
+// AllMethods lists every method ParseMethod accepts: Methods and the diagnostics run
+// only when asked for (Context).
+func AllMethods() []Method { return append(Methods(), Context) }
 
 // ParseMethod returns the method with the given name.
 func ParseMethod(s string) (Method, error) {
-	for _, m := range Methods() {
+	for _, m := range AllMethods() {
 		if string(m) == s {
 			return m, nil
 		}
 	}
-	return "", fmt.Errorf("eval: unknown method %q (have %v)", s, Methods())
+	return "", fmt.Errorf("eval: unknown method %q (have %v)", s, AllMethods())
 }
 
 // needsEntries reports whether the method uses the eval concepts' trained entries or
@@ -58,7 +70,9 @@ func (m Method) needsEntries() bool {
 }
 
 // blends reports whether the method runs LatexBlend.
-func (m Method) blends() bool { return m == Oracle || m == Replace || m == Guidance || m == Rectify }
+func (m Method) blends() bool {
+	return m == Oracle || m == Context || m == Replace || m == Guidance || m == Rectify
+}
 
 // blendOptions are the LatexBlend options of a blending method for a run of steps
 // denoising steps: the reference's settings (blending_start 0.9, fixed objective),

@@ -288,13 +288,17 @@ func (r *runner) generate(ctx context.Context, m Method, pr Prompt) ([]image.Ima
 		var cs []blend.Concept
 		for _, c := range pr.Concepts {
 			var e *blend.Entry
-			if m == Oracle {
-				var err error
-				if e, err = r.oracleEntry(c); err != nil {
-					return nil, 0, err
-				}
-			} else {
+			var err error
+			switch m {
+			case Oracle:
+				e, err = r.oracleEntry(c)
+			case Context:
+				e, err = r.contextEntry(pr, c)
+			default:
 				e = r.bank.Entries[c.Name]
+			}
+			if err != nil {
+				return nil, 0, err
 			}
 			cs = append(cs, blend.Concept{ClassNoun: c.Class.String(), Entry: e})
 		}
@@ -335,8 +339,7 @@ func (r *runner) oracleEntry(c EvalConcept) (*blend.Entry, error) {
 	if e, ok := r.oracle[c.Name]; ok {
 		return e, nil
 	}
-	base := &trainer.Base{Dir: r.cfg.ModelDir, Identity: r.p.Identity, UNet: r.p.UNet, Prompt: r.p.Prompt}
-	e, err := trainer.WordsEntry(base, shapes.TextureAdjective(c.Texture), c.Class.String(), time.Now().UTC())
+	e, err := trainer.WordsEntry(r.base(), shapes.TextureAdjective(c.Texture), c.Class.String(), time.Now().UTC())
 	if err != nil {
 		return nil, fmt.Errorf("oracle entry of %s: %w", c.Name, err)
 	}
@@ -345,6 +348,21 @@ func (r *runner) oracleEntry(c EvalConcept) (*blend.Entry, error) {
 	}
 	r.oracle[c.Name] = e
 	return e, nil
+}
+
+// contextEntry returns the concept's entry taken from pr's Words prompt (Context).
+// Each (prompt, concept) pair is used once per run, so nothing is cached.
+func (r *runner) contextEntry(pr Prompt, c EvalConcept) (*blend.Entry, error) {
+	e, err := trainer.WordsEntryIn(r.base(), pr.Words(), shapes.TextureAdjective(c.Texture), c.Class.String(), time.Now().UTC())
+	if err != nil {
+		return nil, fmt.Errorf("context entry of %s in %q: %w", c.Name, pr.Words(), err)
+	}
+	return e, nil
+}
+
+// base is the loaded base model as the trainer's entry makers take it.
+func (r *runner) base() *trainer.Base {
+	return &trainer.Base{Dir: r.cfg.ModelDir, Identity: r.p.Identity, UNet: r.p.UNet, Prompt: r.p.Prompt}
 }
 
 // merge installs every concept's token (once) and writes the average of pr's

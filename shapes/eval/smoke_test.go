@@ -103,21 +103,36 @@ func TestSmokeGolden(t *testing.T) {
 	}
 }
 
-// TestReferencesNeedNoEntries: base, words and oracle run on a model without any eval
-// entries (the tiny golden model, an empty entries folder); adding a method that
-// needs them asks for --retrain.
+// TestReferencesNeedNoEntries: base, words, oracle and the context diagnostic run on a
+// model without any eval entries (the tiny golden model, an empty entries folder), and
+// context's images are not oracle's; adding a method that needs entries asks for
+// --retrain.
 func TestReferencesNeedNoEntries(t *testing.T) {
 	model := filepath.Join(golden.Dir(t), "tiny-sdxl")
 	empty := t.TempDir()
+	out := t.TempDir()
 	pr := Prompts()[4] // checker-star + rainbow-ring
 	cfg := Config{ModelDir: model, EntriesDir: empty, Prompts: []Prompt{pr}, Seeds: 1, Steps: 1, NoCeiling: true,
-		Methods: []Method{Base, Words, Oracle}}
+		Methods: []Method{Base, Words, Oracle, Context}, Out: out}
 	rep, err := Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Methods) != 3 || rep.Method(Oracle) == nil || rep.Method(Oracle).Images != 1 {
-		t.Errorf("report has %d methods, oracle %+v; want base, words and oracle with one image each", len(rep.Methods), rep.Method(Oracle))
+	if len(rep.Methods) != 4 || rep.Method(Oracle) == nil || rep.Method(Oracle).Images != 1 ||
+		rep.Method(Context) == nil || rep.Method(Context).Images != 1 {
+		t.Errorf("report has %d methods, oracle %+v, context %+v; want base, words, oracle and context with one image each",
+			len(rep.Methods), rep.Method(Oracle), rep.Method(Context))
+	}
+	oracle, err := os.ReadFile(filepath.Join(out, "oracle.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inContext, err := os.ReadFile(filepath.Join(out, "context.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(oracle, inContext) {
+		t.Errorf("context.png equals oracle.png: the entries taken in context made no difference")
 	}
 	cfg.Methods = []Method{Base, Replace}
 	if _, err := Run(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "--retrain") {
