@@ -40,10 +40,12 @@ The table's "ceiling" row scores the prompts' own scenes, rendered and passed th
 model's VAE (16 per prompt; <out>/ceiling-scenes.png, keys ceiling_*): a generator can
 only draw what the decoder can draw, so no method can be expected to do better.
 
---methods context adds a diagnostic that is not run by default: replacement with perfect
-entries taken from the words prompt itself, so that each keeps the context its words have
-there (which object it is). Against oracle it shows what a bank entry, extracted from a
-one-object caption, loses in a prompt of several objects.
+--methods context,ordinal adds two diagnostics that are not run by default. context:
+replacement with perfect entries taken from the words prompt itself, so that each keeps
+the context its words have there (which object it is). Against oracle it shows what a
+bank entry, extracted from a one-object caption, loses in a prompt of several objects.
+ordinal: the entries taken after as many plain objects of other classes as the concept
+has before it ("a circle and a rainbow ring"), which needs only the concept's place.
 
 The eval concepts (tokens <new1>…<new4>) are committed under shapes/eval/entries and built
 into the binary. --retrain first trains them with the trainer on the concept image sets
@@ -115,7 +117,7 @@ prompts use are retrained.`,
 	for _, m := range eval.AllMethods() {
 		names = append(names, string(m))
 	}
-	f.StringVar(&methods, "methods", "", "comma-separated subset of "+strings.Join(names, ",")+" (default: all but the context diagnostic)")
+	f.StringVar(&methods, "methods", "", "comma-separated subset of "+strings.Join(names, ",")+" (default: all but the context and ordinal diagnostics)")
 	f.StringVar(&prompts, "prompts", "", "comma-separated subset of the prompts by name, e.g. checker-star+rainbow-ring (default: all 12)")
 	f.StringVar(&entriesDir, "entries", "", "folder of the eval concepts' entries and deltas (default: the committed ones; with --retrain shapes/eval/entries)")
 	f.StringVar(&judgePath, "judge", "", "judge weights (default: the committed judge)")

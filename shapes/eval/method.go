@@ -33,6 +33,13 @@ const (
 	// Oracle and Words it shows what taking entries out of their context costs. It is
 	// not run by default.
 	Context Method = "context"
+	// Ordinal is Oracle with each entry taken from a prompt that puts as many plain
+	// objects of other classes before the concept's words as the concept has before it
+	// in the prompt ("a circle and a rainbow ring" for the ring of "a star and a ring";
+	// OrdinalWords). Unlike Context it needs nothing of the prompt but the concept's
+	// place, so a concept bank could hold such entries, one per place. A diagnostic,
+	// not run by default.
+	Ordinal Method = "ordinal"
 	// Replace is LatexBlend's K/V replacement (option 1) on the plain prompt; the bind
 	// trick only with Config.Binding.
 	Replace Method = "replace"
@@ -50,8 +57,8 @@ const (
 func Methods() []Method { return []Method{Base, Words, Oracle, Replace, Guidance, Rectify, Merged} }
 
 // AllMethods lists every method ParseMethod accepts: Methods and the diagnostics run
-// only when asked for (Context).
-func AllMethods() []Method { return append(Methods(), Context) }
+// only when asked for (Context, Ordinal).
+func AllMethods() []Method { return append(Methods(), Context, Ordinal) }
 
 // ParseMethod returns the method with the given name.
 func ParseMethod(s string) (Method, error) {
@@ -71,7 +78,7 @@ func (m Method) needsEntries() bool {
 
 // blends reports whether the method runs LatexBlend.
 func (m Method) blends() bool {
-	return m == Oracle || m == Context || m == Replace || m == Guidance || m == Rectify
+	return m == Oracle || m == Context || m == Ordinal || m == Replace || m == Guidance || m == Rectify
 }
 
 // blendOptions are the LatexBlend options of a blending method for a run of steps

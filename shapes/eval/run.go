@@ -286,14 +286,19 @@ func (r *runner) generate(ctx context.Context, m Method, pr Prompt) ([]image.Ima
 	switch {
 	case m.blends():
 		var cs []blend.Concept
-		for _, c := range pr.Concepts {
+		for i, c := range pr.Concepts {
 			var e *blend.Entry
 			var err error
 			switch m {
 			case Oracle:
 				e, err = r.oracleEntry(c)
 			case Context:
-				e, err = r.contextEntry(pr, c)
+				e, err = r.contextEntry(pr, pr.Words(), c)
+			case Ordinal:
+				var words string
+				if words, err = pr.OrdinalWords(i); err == nil {
+					e, err = r.contextEntry(pr, words, c)
+				}
 			default:
 				e = r.bank.Entries[c.Name]
 			}
@@ -350,12 +355,13 @@ func (r *runner) oracleEntry(c EvalConcept) (*blend.Entry, error) {
 	return e, nil
 }
 
-// contextEntry returns the concept's entry taken from pr's Words prompt (Context).
-// Each (prompt, concept) pair is used once per run, so nothing is cached.
-func (r *runner) contextEntry(pr Prompt, c EvalConcept) (*blend.Entry, error) {
-	e, err := trainer.WordsEntryIn(r.base(), pr.Words(), shapes.TextureAdjective(c.Texture), c.Class.String(), time.Now().UTC())
+// contextEntry returns the concept's entry taken from the words prompt (Context: pr's
+// Words; Ordinal: its OrdinalWords). Each (prompt, concept) pair is used once per
+// run, so nothing is cached.
+func (r *runner) contextEntry(pr Prompt, words string, c EvalConcept) (*blend.Entry, error) {
+	e, err := trainer.WordsEntryIn(r.base(), words, shapes.TextureAdjective(c.Texture), c.Class.String(), time.Now().UTC())
 	if err != nil {
-		return nil, fmt.Errorf("context entry of %s in %q: %w", c.Name, pr.Words(), err)
+		return nil, fmt.Errorf("entry of %s for %s from %q: %w", c.Name, pr.Name(), words, err)
 	}
 	return e, nil
 }

@@ -2,6 +2,7 @@ package eval
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/latexblend/latexblend/shapes"
@@ -164,4 +165,27 @@ func ParsePrompts(names []string) ([]Prompt, error) {
 		}
 	}
 	return out, nil
+}
+
+// OrdinalWords is the prompt the Ordinal method takes concept i's entry from: the
+// concept in words after i plain objects of the classes the prompt does not ask for,
+// in the world's class order ("a circle and a rainbow ring" for the second concept of
+// "a star and a ring"). The causal text encoders then give its words the place they
+// have in the prompt, without the other concepts' words.
+func (p Prompt) OrdinalWords(i int) (string, error) {
+	if i < 0 || i >= len(p.Concepts) {
+		return "", fmt.Errorf("eval: concept %d of prompt %s, which has %d", i, p.Name(), len(p.Concepts))
+	}
+	asked := p.Classes()
+	var q Prompt
+	for c := shapes.Class(0); int(c) < shapes.NumClasses && len(q.Concepts) < i; c++ {
+		if !slices.Contains(asked, c) {
+			q.Concepts = append(q.Concepts, EvalConcept{Concept: shapes.Concept{Class: c}})
+		}
+	}
+	if len(q.Concepts) < i {
+		return "", fmt.Errorf("eval: prompt %s: too few other classes to put %d objects before concept %d", p.Name(), i, i)
+	}
+	q.Concepts = append(q.Concepts, p.Concepts[i])
+	return q.Words(), nil
 }

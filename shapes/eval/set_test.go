@@ -51,3 +51,30 @@ func TestPromptTexts(t *testing.T) {
 		seen[c.Token] = true
 	}
 }
+
+// TestOrdinalWords: each concept's words after as many plain objects of classes the
+// prompt does not ask for as it has concepts before it; out-of-range concepts are
+// refused.
+func TestOrdinalWords(t *testing.T) {
+	ps := Prompts()
+	for _, tc := range []struct {
+		pr   Prompt
+		i    int
+		want string
+	}{
+		{ps[0], 0, "a photo of a checkered star"},
+		{ps[4], 0, "a photo of a checkered star"}, // checker-star + rainbow-ring
+		{ps[4], 1, "a circle and a rainbow ring"},
+		{ps[8], 2, "a circle, a triangle and a dotted square"}, // checker-star + rainbow-ring + dotted-square
+	} {
+		got, err := tc.pr.OrdinalWords(tc.i)
+		if err != nil || got != tc.want {
+			t.Errorf("%s concept %d: %q, %v; want %q", tc.pr.Name(), tc.i, got, err, tc.want)
+		}
+	}
+	for _, i := range []int{-1, 2} {
+		if _, err := ps[4].OrdinalWords(i); err == nil || !strings.Contains(err.Error(), ps[4].Name()) {
+			t.Errorf("concept %d of a two-concept prompt: %v, want an error naming the prompt", i, err)
+		}
+	}
+}

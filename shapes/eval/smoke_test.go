@@ -103,8 +103,8 @@ func TestSmokeGolden(t *testing.T) {
 	}
 }
 
-// TestReferencesNeedNoEntries: base, words, oracle and the context diagnostic run on a
-// model without any eval entries (the tiny golden model, an empty entries folder), and
+// TestReferencesNeedNoEntries: base, words, oracle and the context and ordinal
+// diagnostics run on a model without any eval entries (the tiny golden model, an empty entries folder), and
 // context's images are not oracle's; adding a method that needs entries asks for
 // --retrain.
 func TestReferencesNeedNoEntries(t *testing.T) {
@@ -113,15 +113,18 @@ func TestReferencesNeedNoEntries(t *testing.T) {
 	out := t.TempDir()
 	pr := Prompts()[4] // checker-star + rainbow-ring
 	cfg := Config{ModelDir: model, EntriesDir: empty, Prompts: []Prompt{pr}, Seeds: 1, Steps: 1, NoCeiling: true,
-		Methods: []Method{Base, Words, Oracle, Context}, Out: out}
+		Methods: []Method{Base, Words, Oracle, Context, Ordinal}, Out: out}
 	rep, err := Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Methods) != 4 || rep.Method(Oracle) == nil || rep.Method(Oracle).Images != 1 ||
-		rep.Method(Context) == nil || rep.Method(Context).Images != 1 {
-		t.Errorf("report has %d methods, oracle %+v, context %+v; want base, words, oracle and context with one image each",
-			len(rep.Methods), rep.Method(Oracle), rep.Method(Context))
+	if len(rep.Methods) != 5 {
+		t.Errorf("report has %d methods, want base, words, oracle, context and ordinal", len(rep.Methods))
+	}
+	for _, m := range []Method{Oracle, Context, Ordinal} {
+		if mr := rep.Method(m); mr == nil || mr.Images != 1 {
+			t.Errorf("%s: %+v, want one image", m, mr)
+		}
 	}
 	oracle, err := os.ReadFile(filepath.Join(out, "oracle.png"))
 	if err != nil {
