@@ -203,9 +203,8 @@ func TestWordsEntry(t *testing.T) {
 
 // TestWordsEntryIn: from the default prompt it is WordsEntry; from a prompt of two
 // objects the second object's entry differs from its one-object entry (the causal
-// encoders' rows have seen the first object) while the first object's, whose
-// preceding words differ too, is a different entry again; a prompt without the words
-// is refused, naming them.
+// encoders' rows have seen the first object); a prompt without the words is refused,
+// naming them.
 func TestWordsEntryIn(t *testing.T) {
 	base, err := LoadBase(tinyModelDir(t), false)
 	if err != nil {
