@@ -293,11 +293,11 @@ func (r *runner) generate(ctx context.Context, m Method, pr Prompt) ([]image.Ima
 			case Oracle:
 				e, err = r.oracleEntry(c)
 			case Context:
-				e, err = r.contextEntry(pr, pr.Words(), c)
+				e, err = r.promptEntry(pr, pr.Words(), c)
 			case Ordinal:
 				var words string
 				if words, err = pr.OrdinalWords(i); err == nil {
-					e, err = r.contextEntry(pr, words, c)
+					e, err = r.promptEntry(pr, words, c)
 				}
 			default:
 				e = r.bank.Entries[c.Name]
@@ -355,10 +355,10 @@ func (r *runner) oracleEntry(c EvalConcept) (*blend.Entry, error) {
 	return e, nil
 }
 
-// contextEntry returns the concept's entry taken from the words prompt (Context: pr's
+// promptEntry returns the concept's entry taken from the words prompt (Context: pr's
 // Words; Ordinal: its OrdinalWords). Each (prompt, concept) pair is used once per
 // run, so nothing is cached.
-func (r *runner) contextEntry(pr Prompt, words string, c EvalConcept) (*blend.Entry, error) {
+func (r *runner) promptEntry(pr Prompt, words string, c EvalConcept) (*blend.Entry, error) {
 	e, err := trainer.WordsEntryIn(r.base(), words, shapes.TextureAdjective(c.Texture), c.Class.String(), time.Now().UTC())
 	if err != nil {
 		return nil, fmt.Errorf("entry of %s for %s from %q: %w", c.Name, pr.Name(), words, err)
