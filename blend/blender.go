@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"sync"
 
 	"gorgonia.org/tensor"
@@ -41,10 +42,13 @@ type Setup struct {
 // Blender runs LatexBlend inside one SDXL generation through the pipeline's hooks.
 // Build one per generation: it keeps the rectification masks of that generation.
 type Blender struct {
-	s      Setup
-	opts   Options
-	slots  []Slot
-	kv     map[string][2]*tensor.Dense // module → entry K, V rows of every concept, by slot order
+	s     Setup
+	opts  Options
+	slots []Slot
+	kv    map[string][2]*tensor.Dense // module → entry K, V rows of every concept, by slot order
+	// places[i] is the place whose rows concept i's entry gives (1 unless it holds
+	// per-place rows).
+	places []int
 	layers []string
 
 	mu sync.Mutex
@@ -106,13 +110,23 @@ func New(s Setup) (*Blender, error) {
 				c.ClassNoun, c.Entry.NTok, s.Prompt, slots[i].Len(), slots[i].Len()-1)
 		}
 	}
+	// Each concept takes the rows of its place among the prompt's concepts.
+	rows := make([]map[string]LayerKV, len(s.Concepts))
+	b.places = make([]int, len(s.Concepts))
+	for i, c := range s.Concepts {
+		place := 1
+		if !s.Options.NoPlaces {
+			place = ConceptPlace(slots, i)
+		}
+		rows[i], b.places[i] = c.Entry.LayersAt(place)
+	}
 	// One [1, n, C] block per module with every concept's rows in slot order (the
 	// splice source of processor.replace).
 	for _, m := range b.layers {
 		c := spec.Channels[m]
 		var k, v []float32
-		for _, cc := range s.Concepts {
-			l := cc.Entry.Layers[m]
+		for i := range s.Concepts {
+			l := rows[i][m]
 			k = append(k, l.K...)
 			v = append(v, l.V...)
 		}
@@ -124,6 +138,10 @@ func New(s Setup) (*Blender, error) {
 	}
 	return b, nil
 }
+
+// Places returns, per concept, the place whose entry rows it uses (1 for a plain
+// entry; see Entry.LayersAt).
+func (b *Blender) Places() []int { return append([]int(nil), b.places...) }
 
 // Slots returns the concepts' positions in the prompt.
 func (b *Blender) Slots() []Slot { return append([]Slot(nil), b.slots...) }
@@ -147,6 +165,9 @@ func (b *Blender) Metadata() map[string]string {
 	md := b.opts.Metadata()
 	for i, c := range b.s.Concepts {
 		md[fmt.Sprintf("concept%d", i+1)] = c.ClassNoun
+		if c.Entry.NumPlaces() > 1 {
+			md[fmt.Sprintf("concept%d_place", i+1)] = strconv.Itoa(b.places[i])
+		}
 	}
 	return md
 }

@@ -1,6 +1,7 @@
 package blend
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strconv"
@@ -23,6 +24,11 @@ const (
 	EntryKeyBaseModelID = "base_model_id"
 	EntryKeyRecipe      = "recipe"
 	EntryKeyCreated     = "created"
+	// EntryKeyPlaces and EntryKeyPlacePrompts are optional: an entry with per-place
+	// rows (see Entry.Places) records how many places it holds, place 1 included, and
+	// the prompts places 2… were extracted from (a JSON list of strings).
+	EntryKeyPlaces       = "places"
+	EntryKeyPlacePrompts = "place_prompts"
 )
 
 const (
@@ -48,8 +54,19 @@ type Entry struct {
 	BaseModel string
 	Recipe    string    // how the entry was made (free text or JSON)
 	Created   time.Time // zero when unknown
-	// Layers maps attn2 module paths to their rows.
+	// Layers maps attn2 module paths to their rows: the bank entry proper, extracted
+	// from a one-object concept prompt (place 1).
 	Layers map[string]LayerKV
+	// Places optionally holds the same rows extracted with the concept after other
+	// objects: Places[k] for the concept's (k+2)-th place ("a circle and <new1> star"
+	// gives place 2). In a causal text encoder the slot's rows carry which object of
+	// the prompt they are; an entry from a one-object caption says "the first", and a
+	// UNet that tells objects apart partly by that draws one concept twice. Blending
+	// uses the rows of the concept's place among the prompt's concepts (LayersAt). The
+	// file stores them as "place<k>.<module path>.k" / ".v"; nil for a plain entry.
+	Places []map[string]LayerKV
+	// PlacePrompts are the prompts Places were extracted from (informational).
+	PlacePrompts []string
 }
 
 // LayerKV are one module's rows: K and V hold NTok×Channels values, row-major.
@@ -99,10 +116,28 @@ func ReadEntry(path string) (*Entry, error) {
 			return nil, fmt.Errorf("blend: entry %s: __metadata__ %s %q is not an RFC 3339 time", path, metaCreated, c)
 		}
 	}
+	places := 1
+	if v, ok := md[EntryKeyPlaces]; ok {
+		if places, err = strconv.Atoi(v); err != nil || places < 1 || places > maxPlaces {
+			return nil, fmt.Errorf("blend: entry %s: __metadata__ %s is %q, want an integer in [1, %d]", path, EntryKeyPlaces, v, maxPlaces)
+		}
+	}
+	for range places - 1 {
+		e.Places = append(e.Places, map[string]LayerKV{})
+	}
+	if v := md[EntryKeyPlacePrompts]; v != "" {
+		if err := json.Unmarshal([]byte(v), &e.PlacePrompts); err != nil {
+			return nil, fmt.Errorf("blend: entry %s: __metadata__ %s is not a JSON list of strings: %w", path, EntryKeyPlacePrompts, err)
+		}
+	}
 	for _, info := range f.Tensors() {
-		module, what, ok := splitKVName(info.Name)
+		place, name, err := splitPlace(info.Name, places)
+		if err != nil {
+			return nil, fmt.Errorf("blend: entry %s: tensor %q: %w", path, info.Name, err)
+		}
+		module, what, ok := splitKVName(name)
 		if !ok {
-			return nil, fmt.Errorf("blend: entry %s: tensor %q is not named <attn2 module>.k or .v", path, info.Name)
+			return nil, fmt.Errorf("blend: entry %s: tensor %q is not named <attn2 module>.k or .v (or place<k>.<attn2 module>.k or .v)", path, info.Name)
 		}
 		if info.DType != safetensors.F32 && info.DType != safetensors.F16 {
 			return nil, fmt.Errorf("blend: entry %s: tensor %q is %s, want F32 or F16", path, info.Name, info.DType)
@@ -114,9 +149,13 @@ func ReadEntry(path string) (*Entry, error) {
 		if err != nil {
 			return nil, fmt.Errorf("blend: entry %s: %w", path, err)
 		}
-		l := e.Layers[module]
+		layers := e.Layers
+		if place > 1 {
+			layers = e.Places[place-2]
+		}
+		l := layers[module]
 		if l.Channels != 0 && l.Channels != info.Shape[1] {
-			return nil, fmt.Errorf("blend: entry %s: %s.k and %s.v have different widths", path, module, module)
+			return nil, fmt.Errorf("blend: entry %s: %s.k and %s.v have different widths", path, name[:len(name)-2], name[:len(name)-2])
 		}
 		l.Channels = info.Shape[1]
 		if what == "k" {
@@ -124,7 +163,7 @@ func ReadEntry(path string) (*Entry, error) {
 		} else {
 			l.V = data
 		}
-		e.Layers[module] = l
+		layers[module] = l
 	}
 	if len(e.Layers) == 0 {
 		return nil, fmt.Errorf("blend: entry %s holds no tensors", path)
@@ -133,6 +172,9 @@ func ReadEntry(path string) (*Entry, error) {
 		if l := e.Layers[m]; l.K == nil || l.V == nil {
 			return nil, fmt.Errorf("blend: entry %s: module %s has only one of .k and .v", path, m)
 		}
+	}
+	if err := e.checkPlaces(); err != nil {
+		return nil, fmt.Errorf("blend: entry %s: %w", path, err)
 	}
 	return e, nil
 }
@@ -184,6 +226,12 @@ func (e *Entry) file() ([]safetensors.Tensor, map[string]string, error) {
 		ts = append(ts,
 			safetensors.Tensor{Name: m + ".k", Shape: []int{e.NTok, l.Channels}, F32: l.K},
 			safetensors.Tensor{Name: m + ".v", Shape: []int{e.NTok, l.Channels}, F32: l.V})
+		for i, layers := range e.Places {
+			pl, pre := layers[m], fmt.Sprintf("%s%d.%s", placePrefix, i+2, m)
+			ts = append(ts,
+				safetensors.Tensor{Name: pre + ".k", Shape: []int{e.NTok, pl.Channels}, F32: pl.K},
+				safetensors.Tensor{Name: pre + ".v", Shape: []int{e.NTok, pl.Channels}, F32: pl.V})
+		}
 	}
 	md := map[string]string{
 		metaFormat:    EntryFormat,
@@ -195,6 +243,19 @@ func (e *Entry) file() ([]safetensors.Tensor, map[string]string, error) {
 	}
 	if !e.Created.IsZero() {
 		md[metaCreated] = e.Created.UTC().Format(time.RFC3339)
+	}
+	if len(e.Places) > 0 {
+		md[EntryKeyPlaces] = strconv.Itoa(e.NumPlaces())
+		if len(e.PlacePrompts) > 0 {
+			// Without HTML escaping, so "<new1>" reads as itself in the header.
+			var b strings.Builder
+			enc := json.NewEncoder(&b)
+			enc.SetEscapeHTML(false)
+			if err := enc.Encode(e.PlacePrompts); err != nil {
+				return nil, nil, err
+			}
+			md[EntryKeyPlacePrompts] = strings.TrimSuffix(b.String(), "\n")
+		}
 	}
 	return ts, md, nil
 }
@@ -217,7 +278,10 @@ func (e *Entry) checkShape() error {
 			return fmt.Errorf("module %s: k has %d values and v %d, want n_tok×C = %d×%d", m, len(l.K), len(l.V), e.NTok, l.Channels)
 		}
 	}
-	return nil
+	if e.NumPlaces() > maxPlaces {
+		return fmt.Errorf("%d places, at most %d", e.NumPlaces(), maxPlaces)
+	}
+	return e.checkPlaces()
 }
 
 // ModelSpec is what an entry must match: the base model's identity and the width of

@@ -15,6 +15,9 @@ type Options struct {
 	// NoBinding turns off the bind trick (the modifier slot's pre-softmax scores copied
 	// from the noun's last token), which the reference always applies.
 	NoBinding bool
+	// NoPlaces makes every concept use its entry's place-1 rows even when the entry
+	// holds rows for later places (Entry.Places).
+	NoPlaces bool
 
 	// Guidance enables blending guidance for the first GuidanceSteps steps, each a
 	// latent step of GuidanceStepsize along −∇loss.
@@ -93,6 +96,9 @@ func (o Options) Metadata() map[string]string {
 	}
 	if o.ReferenceCompat {
 		md["objective"] = "reference-compat"
+	}
+	if o.NoPlaces {
+		md["places"] = "off"
 	}
 	if o.Guidance {
 		md["guidance_steps"] = strconv.Itoa(o.GuidanceSteps)

@@ -172,8 +172,11 @@ func (c *ConceptCache) load(ctx context.Context, name string) (*cachedConcept, e
 		return nil, fmt.Errorf("concept %q: %w: %w", name, err, service.ErrFailed)
 	}
 	var n int64
-	for _, l := range e.Layers {
-		n += int64(len(l.K)+len(l.V)) * 4
+	for place := 1; place <= e.NumPlaces(); place++ {
+		layers, _ := e.LayersAt(place)
+		for _, l := range layers {
+			n += int64(len(l.K)+len(l.V)) * 4
+		}
 	}
 	return &cachedConcept{name: name, digest: rec.Digest, entry: e, bytes: n}, nil
 }

@@ -143,6 +143,7 @@ func blendOptions(b *pb.BlendOptions) blend.Options {
 	o := blend.DefaultOptions()
 	o.BlendingStart = float64(b.GetBlendingStart())
 	o.NoBinding = b.GetDisableBinding()
+	o.NoPlaces = b.GetDisablePlaces()
 	o.ReferenceCompat = b.GetReferenceCompat()
 	if g := b.GetBlendingGuidance(); g.GetEnabled() {
 		o.Guidance, o.GuidanceSteps, o.GuidanceStepsize = true, int(g.GuidanceSteps), float64(g.GuidanceStepsize)

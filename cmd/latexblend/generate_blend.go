@@ -28,6 +28,7 @@ type blendExtension struct {
 	rectStart       float64
 	referenceCompat bool
 	noBinding       bool
+	noPlaces        bool
 	clusterSeed     uint64
 }
 
@@ -44,6 +45,7 @@ func (e *blendExtension) AddFlags(cmd *cobra.Command) {
 	f.Float64Var(&e.rectStart, "rectification-start", d.RectificationStart, "attention is saved at step int((1-x)·steps) and rectified after it")
 	f.BoolVar(&e.referenceCompat, "reference-compat", false, "reproduce the reference code exactly, its bugs included (see docs/blend.md)")
 	f.BoolVar(&e.noBinding, "no-binding", false, "do not copy the noun's pre-softmax scores onto the modifier slot (the reference always does)")
+	f.BoolVar(&e.noPlaces, "no-places", false, "use every concept entry's place-1 rows even when it holds rows for later places (see docs/blend.md)")
 	f.Uint64Var(&e.clusterSeed, "cluster-seed", 0, "seed of the rectification's k-means")
 }
 
@@ -97,9 +99,10 @@ func (e *blendExtension) Apply(_ context.Context, cmd *cobra.Command, p *sdxl.Pi
 	set("rectification-start", func() { opts.RectificationStart = e.rectStart })
 	opts.ReferenceCompat = e.referenceCompat
 	opts.NoBinding = e.noBinding
+	opts.NoPlaces = e.noPlaces
 	opts.Seed = e.clusterSeed
 	if len(list) == 0 {
-		for _, fl := range []string{"blending-guidance", "self-rectification", "reference-compat", "no-binding", "blending-start"} {
+		for _, fl := range []string{"blending-guidance", "self-rectification", "reference-compat", "no-binding", "no-places", "blending-start"} {
 			if flags.Changed(fl) {
 				return "", nil, fmt.Errorf("--%s needs concepts (--concept NOUN=ENTRY or --config)", fl)
 			}

@@ -127,7 +127,7 @@ func (e *clusterExtension) request(cmd *cobra.Command) (*pb.GenerateRequest, err
 	}
 	guidance = guidance || on("blending-guidance")
 	rectify = rectify || on("self-rectification")
-	b := &pb.BlendOptions{DisableBinding: on("no-binding"), ReferenceCompat: on("reference-compat")}
+	b := &pb.BlendOptions{DisableBinding: on("no-binding"), DisablePlaces: on("no-places"), ReferenceCompat: on("reference-compat")}
 	if fl.Changed("blending-start") {
 		b.BlendingStart = proto.Float32(float32(flt("blending-start")))
 	}
@@ -147,7 +147,7 @@ func (e *clusterExtension) request(cmd *cobra.Command) (*pb.GenerateRequest, err
 		}
 	}
 	if len(req.Concepts) == 0 {
-		for _, name := range []string{"mode", "blending-guidance", "self-rectification", "reference-compat", "no-binding", "blending-start"} {
+		for _, name := range []string{"mode", "blending-guidance", "self-rectification", "reference-compat", "no-binding", "no-places", "blending-start"} {
 			if fl.Changed(name) {
 				return nil, fmt.Errorf("generate: --%s needs concepts (--concept NOUN=NAME)", name)
 			}

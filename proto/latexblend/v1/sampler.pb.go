@@ -362,8 +362,11 @@ type BlendOptions struct {
 	// guidance, overlapping rectification masks with 3+ concepts). Off: the fixed
 	// objective. Concept order (GenerateRequest.concepts) matters in this mode.
 	ReferenceCompat bool `protobuf:"varint,5,opt,name=reference_compat,json=referenceCompat,proto3" json:"reference_compat,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Use every concept's place-1 rows even when its bank entry holds rows for later
+	// places (an extension of the reference: see docs/blend.md, "Per-place rows").
+	DisablePlaces bool `protobuf:"varint,6,opt,name=disable_places,json=disablePlaces,proto3" json:"disable_places,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *BlendOptions) Reset() {
@@ -427,6 +430,13 @@ func (x *BlendOptions) GetDisableBinding() bool {
 func (x *BlendOptions) GetReferenceCompat() bool {
 	if x != nil {
 		return x.ReferenceCompat
+	}
+	return false
+}
+
+func (x *BlendOptions) GetDisablePlaces() bool {
+	if x != nil {
+		return x.DisablePlaces
 	}
 	return false
 }
@@ -1089,13 +1099,14 @@ const file_latexblend_v1_sampler_proto_rawDesc = "" +
 	"\x11SelfRectification\x12\x18\n" +
 	"\aenabled\x18\x01 \x01(\bR\aenabled\x12/\n" +
 	"\x13rectification_start\x18\x02 \x01(\x02R\x12rectificationStart\x12\x1a\n" +
-	"\bstrength\x18\x03 \x01(\x02R\bstrength\"\xc0\x02\n" +
+	"\bstrength\x18\x03 \x01(\x02R\bstrength\"\xe7\x02\n" +
 	"\fBlendOptions\x12*\n" +
 	"\x0eblending_start\x18\x01 \x01(\x02H\x00R\rblendingStart\x88\x01\x01\x12L\n" +
 	"\x11blending_guidance\x18\x02 \x01(\v2\x1f.latexblend.v1.BlendingGuidanceR\x10blendingGuidance\x12O\n" +
 	"\x12self_rectification\x18\x03 \x01(\v2 .latexblend.v1.SelfRectificationR\x11selfRectification\x12'\n" +
 	"\x0fdisable_binding\x18\x04 \x01(\bR\x0edisableBinding\x12)\n" +
-	"\x10reference_compat\x18\x05 \x01(\bR\x0freferenceCompatB\x11\n" +
+	"\x10reference_compat\x18\x05 \x01(\bR\x0freferenceCompat\x12%\n" +
+	"\x0edisable_places\x18\x06 \x01(\bR\rdisablePlacesB\x11\n" +
 	"\x0f_blending_start\"\xbc\x03\n" +
 	"\x0fGenerateRequest\x12\x16\n" +
 	"\x06prompt\x18\x01 \x01(\tR\x06prompt\x12'\n" +
