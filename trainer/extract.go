@@ -19,7 +19,33 @@ type ExtractOptions struct {
 	Prompt string
 	// Created stamps the entry (default now).
 	Created time.Time
+	// Places > 1 adds rows for places 2 … Places (blend.Entry.Places): place k's are
+	// taken, under the same fine-tuned projections, from PlacePrompt(Fillers[:k-1],
+	// token, noun), the concept after k−1 plain objects. 0 or 1: the bank entry alone.
+	Places int
+	// Fillers are the plain nouns put before the concept for places 2…; at least
+	// Places−1, none holding the class noun.
+	Fillers []string
 }
+
+// PlacePrompt is the concept prompt of a later place: the concept after one plain
+// object per filler, joined as captions are ("a circle and <new1> star", "a circle,
+// a square and <new1> star"). The token takes the article's place, as in the bank
+// prompt.
+func PlacePrompt(fillers []string, token, noun string) string {
+	parts := make([]string, 0, len(fillers)+1)
+	for _, f := range fillers {
+		parts = append(parts, "a "+f)
+	}
+	parts = append(parts, token+" "+noun)
+	if len(parts) <= 2 {
+		return strings.Join(parts, " and ")
+	}
+	return strings.Join(parts[:len(parts)-1], ", ") + " and " + parts[len(parts)-1]
+}
+
+// maxPlaces bounds ExtractOptions.Places (a prompt holds 77 tokens).
+const maxPlaces = 16
 
 // DefaultExtractPrompt is the concept prompt of the reference's bank extraction.
 func DefaultExtractPrompt(token, noun string) string { return "photo of " + token + " " + noun }
@@ -68,6 +94,9 @@ func Extract(base *Base, d *Delta, opts ExtractOptions) (*blend.Entry, error) {
 	if opts.Created.IsZero() {
 		opts.Created = time.Now().UTC()
 	}
+	if err := opts.checkPlaces(); err != nil {
+		return nil, err
+	}
 	if d.BaseModelID != "" && d.BaseModelID != base.Identity {
 		return nil, fmt.Errorf("extract: the delta was trained on base model %s, %s is %s", d.BaseModelID, base.Dir, base.Identity)
 	}
@@ -99,7 +128,40 @@ func Extract(base *Base, d *Delta, opts ExtractOptions) (*blend.Entry, error) {
 	if e.Layers, err = slotKV(base, ids1, ids2, start, end, d.Weights); err != nil {
 		return nil, fmt.Errorf("extract: %w", err)
 	}
+	for k := 2; k <= opts.Places; k++ {
+		prompt := PlacePrompt(opts.Fillers[:k-1], opts.Token, opts.ClassNoun)
+		s, en, err := slotPositions(p.Tokenizer, prompt, opts.Token, opts.ClassNoun)
+		if err != nil {
+			return nil, fmt.Errorf("extract: place %d: %w", k, err)
+		}
+		ids1, ids2 := p.Tokenizer.EncodePadded(prompt), p.Tokenizer2.EncodePadded(prompt)
+		if ids1[s] != id || en-s != e.NTok {
+			return nil, fmt.Errorf("extract: place %d: the class noun %q is found in a filler of %q before %s; choose fillers that do not hold it", k, opts.ClassNoun, prompt, opts.Token)
+		}
+		layers, err := slotKV(base, ids1, ids2, s, en, d.Weights)
+		if err != nil {
+			return nil, fmt.Errorf("extract: place %d: %w", k, err)
+		}
+		e.Places = append(e.Places, layers)
+		e.PlacePrompts = append(e.PlacePrompts, prompt)
+	}
 	return e, nil
+}
+
+// checkPlaces validates the per-place options before any encoding.
+func (o ExtractOptions) checkPlaces() error {
+	switch {
+	case o.Places < 0 || o.Places > maxPlaces:
+		return fmt.Errorf("extract: %d places, want 1 … %d", o.Places, maxPlaces)
+	case o.Places > 1 && len(o.Fillers) < o.Places-1:
+		return fmt.Errorf("extract: %d places need %d filler nouns, %d given", o.Places, o.Places-1, len(o.Fillers))
+	}
+	for _, f := range o.Fillers[:max(o.Places-1, 0)] {
+		if strings.TrimSpace(f) == "" || strings.Contains(f, o.Token) {
+			return fmt.Errorf("extract: filler noun %q is empty or holds the modifier token %s", f, o.Token)
+		}
+	}
+	return nil
 }
 
 // slotKV encodes the padded prompt ids and returns, for every attn2 layer of base's

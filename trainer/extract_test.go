@@ -240,3 +240,70 @@ func TestWordsEntryIn(t *testing.T) {
 		t.Errorf("a prompt without the words: %v, want an error naming them", err)
 	}
 }
+
+// TestExtractPlaces: place k's rows are exactly the bank rows extracted from
+// PlacePrompt(fillers[:k-1], …); place 1's are the plain entry's; the file keeps them
+// and ParseEntry counts layers and places; bad filler options are refused by name.
+func TestExtractPlaces(t *testing.T) {
+	base, err := LoadBase(tinyModelDir(t), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer base.Close()
+	d := goldenDelta(t, "latexblend_bank1", "dog")
+	if got := PlacePrompt([]string{"cat", "cow"}, "<new1>", "dog"); got != "a cat, a cow and <new1> dog" {
+		t.Errorf("PlacePrompt: %q", got)
+	}
+	created := time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)
+	e, err := Extract(base, d, ExtractOptions{Places: 3, Fillers: []string{"cat", "cow"}, Created: created})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.NumPlaces() != 3 || !slices.Equal(e.PlacePrompts, []string{"a cat and <new1> dog", "a cat, a cow and <new1> dog"}) {
+		t.Fatalf("places %d, prompts %q", e.NumPlaces(), e.PlacePrompts)
+	}
+	plain, err := Extract(base, d, ExtractOptions{Created: created})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, prompt := range append([]string{DefaultExtractPrompt("<new1>", "dog")}, e.PlacePrompts...) {
+		want, err := Extract(base, d, ExtractOptions{Prompt: prompt, Created: created})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, used := e.LayersAt(k + 1)
+		if used != k+1 {
+			t.Fatalf("LayersAt(%d) gave place %d", k+1, used)
+		}
+		for mod, l := range want.Layers {
+			if !slices.Equal(got[mod].K, l.K) || !slices.Equal(got[mod].V, l.V) {
+				t.Errorf("place %d, %s: rows differ from the entry extracted from %q", k+1, mod, prompt)
+			}
+			if k > 0 && slices.Equal(got[mod].K, plain.Layers[mod].K) {
+				t.Errorf("place %d, %s: the K after other objects equals the one-object K", k+1, mod)
+			}
+		}
+	}
+	path := filepath.Join(t.TempDir(), "dog.safetensors")
+	if err := blend.WriteEntry(path, e); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	info, err := ParseEntry(b)
+	if err != nil || info.Layers != 12 || info.Places != 3 {
+		t.Errorf("ParseEntry: %+v, %v; want 12 layers and 3 places", info, err)
+	}
+	for _, tc := range []struct {
+		opts ExtractOptions
+		want string
+	}{
+		{ExtractOptions{Places: 3, Fillers: []string{"cat"}}, "3 places need 2 filler nouns, 1 given"},
+		{ExtractOptions{Places: 2, Fillers: []string{" "}}, `filler noun " " is empty`},
+		{ExtractOptions{Places: 2, Fillers: []string{"dog"}}, `class noun "dog" is found in a filler of "a dog and <new1> dog"`},
+		{ExtractOptions{Places: 99, Fillers: nil}, "99 places, want 1 … 16"},
+	} {
+		if _, err := Extract(base, d, tc.opts); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: error %v, want %q", tc.opts, err, tc.want)
+		}
+	}
+}

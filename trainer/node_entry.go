@@ -31,7 +31,9 @@ type EntryInfo struct {
 	NTok          int
 	BaseModelID   string
 	Recipe        string
-	Layers        int
+	// Layers counts the attn2 layers (place 1's K/V pairs); Places the places the
+	// entry holds rows for (1 unless it has per-place rows, blend.Entry.Places).
+	Layers, Places int
 }
 
 // ParseEntry checks that b is a concept entry: a safetensors file whose metadata says
@@ -87,7 +89,16 @@ func ParseEntry(b []byte) (EntryInfo, error) {
 			return e, fmt.Errorf("concept entry: tensors %q %v and %q %v differ in width", name, s, other, o)
 		}
 	}
-	e.Layers = len(shapes) / 2
+	e.Places = 1
+	if v, ok := md[blend.EntryKeyPlaces]; ok {
+		if e.Places, err = strconv.Atoi(v); err != nil || e.Places < 1 {
+			return e, fmt.Errorf("concept entry: __metadata__ %q = %q is not a place count ≥ 1", blend.EntryKeyPlaces, v)
+		}
+	}
+	if len(shapes)%(2*e.Places) != 0 {
+		return e, fmt.Errorf("concept entry: %d tensors do not split into %d places of K/V pairs", len(shapes), e.Places)
+	}
+	e.Layers = len(shapes) / (2 * e.Places)
 	return e, nil
 }
 

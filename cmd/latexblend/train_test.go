@@ -9,7 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/latexblend/latexblend/blend"
 	"github.com/latexblend/latexblend/internal/golden"
+	"github.com/latexblend/latexblend/model/sdxl"
 	"github.com/latexblend/latexblend/trainer"
 )
 
@@ -70,6 +72,38 @@ func TestTrainExtractCommands(t *testing.T) {
 	b, _ := os.ReadFile(entry)
 	if _, err := trainer.ParseEntry(b); err != nil {
 		t.Error(err)
+	}
+	// --places adds per-place rows; generate reports the place it used (concept1_place),
+	// or "places":"off" with --no-places.
+	placed := filepath.Join(dir, "dog.places.safetensors")
+	out, err = runCmd(t, "extract", "--model", model, "--delta", delta, "--places", "2", "--fillers", "cat", "--out", placed)
+	if err != nil || !strings.Contains(out, "places=2") {
+		t.Fatalf("extract --places: %v\n%s", err, out)
+	}
+	if e, err := blend.ReadEntry(placed); err != nil || e.NumPlaces() != 2 || e.PlacePrompts[0] != "a cat and <new1> dog" {
+		t.Fatalf("entry with places: %+v, %v", e, err)
+	}
+	if _, err := runCmd(t, "extract", "--model", model, "--delta", delta, "--places", "3", "--fillers", "cat", "--out", placed); err == nil ||
+		!strings.Contains(err.Error(), "3 places need 2 filler nouns") {
+		t.Errorf("extract --places 3 with one filler: %v", err)
+	}
+	for _, tc := range []struct{ flag, want string }{{"--quiet", `"concept1_place":"1"`}, {"--no-places", `"places":"off"`}} {
+		img := filepath.Join(dir, "placed.png")
+		if out, err := runCmd(t, "generate", "--model", model, "--prompt", "a cat and a dog", "--concept", "dog="+placed,
+			"--steps", "2", "--height", "32", "--width", "32", "--quiet", tc.flag, "--out", img); err != nil {
+			t.Fatalf("generate with an entry with places: %v\n%s", err, out)
+		}
+		texts, err := sdxl.ReadPNGTextFile(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var all string
+		for _, tx := range texts {
+			all += tx.Text + " "
+		}
+		if !strings.Contains(all, tc.want) {
+			t.Errorf("generate %s: image metadata lacks %s: %s", tc.flag, tc.want, all)
+		}
 	}
 	// Without --reg the command says prior preservation is off; bad input names the file.
 	os.WriteFile(filepath.Join(inst, "zz.png"), []byte("garbage"), 0o644)
