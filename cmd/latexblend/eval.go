@@ -47,6 +47,11 @@ bank entry, extracted from a one-object caption, loses in a prompt of several ob
 ordinal: the entries taken after as many plain objects of other classes as the concept
 has before it ("a circle and a rainbow ring"), which needs only the concept's place.
 
+--methods places runs the per-place extension of the concept bank, not run by default:
+replace with entries that also hold rows for places 2 and 3, extracted from each
+concept's delta after plain objects of the world's other classes ("a circle and <new1>
+star"; latexblend extract --places), so each concept gets its place's rows.
+
 The eval concepts (tokens <new1>…<new4>) are committed under shapes/eval/entries and built
 into the binary. --retrain first trains them with the trainer on the concept image sets
 and regularization sets of --model and extracts their entries into --entries (default
@@ -117,7 +122,7 @@ prompts use are retrained.`,
 	for _, m := range eval.AllMethods() {
 		names = append(names, string(m))
 	}
-	f.StringVar(&methods, "methods", "", "comma-separated subset of "+strings.Join(names, ",")+" (default: all but the context and ordinal diagnostics)")
+	f.StringVar(&methods, "methods", "", "comma-separated subset of "+strings.Join(names, ",")+" (default: all but the context and ordinal diagnostics and the places extension)")
 	f.StringVar(&prompts, "prompts", "", "comma-separated subset of the prompts by name, e.g. checker-star+rainbow-ring (default: all 12)")
 	f.StringVar(&entriesDir, "entries", "", "folder of the eval concepts' entries and deltas (default: the committed ones; with --retrain shapes/eval/entries)")
 	f.StringVar(&judgePath, "judge", "", "judge weights (default: the committed judge)")

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/latexblend/latexblend/blend"
+	"github.com/latexblend/latexblend/shapes"
 )
 
 // Method is one way of generating an evaluation prompt.
@@ -47,6 +48,13 @@ const (
 	Guidance Method = "guidance"
 	// Rectify adds self-attention rectification (option 3) to Guidance.
 	Rectify Method = "rectify"
+	// Places is Replace with entries that also hold per-place rows (blend.Entry.Places):
+	// extracted from each concept's delta for places 1 to 3, place k from the concept
+	// after k−1 plain objects of the world's other classes (PlaceFillers), so each
+	// concept gets the rows of its place in the prompt. It is Ordinal made with the
+	// trained concepts instead of the texture words, and an extension of the
+	// reference's bank; not run by default.
+	Places Method = "places"
 	// Merged is the Custom Diffusion baseline: the prompt's concepts' fine-tuned
 	// to_k/to_v averaged into the model, prompted with their modifier tokens
 	// ("a <new1> star and a <new2> ring").
@@ -57,8 +65,8 @@ const (
 func Methods() []Method { return []Method{Base, Words, Oracle, Replace, Guidance, Rectify, Merged} }
 
 // AllMethods lists every method ParseMethod accepts: Methods and the diagnostics run
-// only when asked for (Context, Ordinal).
-func AllMethods() []Method { return append(Methods(), Context, Ordinal) }
+// only when asked for (Context, Ordinal) and the Places extension.
+func AllMethods() []Method { return append(Methods(), Context, Ordinal, Places) }
 
 // ParseMethod returns the method with the given name.
 func ParseMethod(s string) (Method, error) {
@@ -73,12 +81,24 @@ func ParseMethod(s string) (Method, error) {
 // needsEntries reports whether the method uses the eval concepts' trained entries or
 // deltas (base, words and oracle need none, so they run on any base model).
 func (m Method) needsEntries() bool {
-	return m == Replace || m == Guidance || m == Rectify || m == Merged
+	return m == Replace || m == Guidance || m == Rectify || m == Merged || m == Places
 }
 
 // blends reports whether the method runs LatexBlend.
 func (m Method) blends() bool {
-	return m == Oracle || m == Context || m == Ordinal || m == Replace || m == Guidance || m == Rectify
+	return m == Oracle || m == Context || m == Ordinal || m == Replace || m == Guidance || m == Rectify || m == Places
+}
+
+// PlaceFillers are the plain nouns the Places method puts before a concept of class c
+// for its later places: the world's other classes, in class order, n of them.
+func PlaceFillers(c shapes.Class, n int) []string {
+	var out []string
+	for o := shapes.Class(0); int(o) < shapes.NumClasses && len(out) < n; o++ {
+		if o != c {
+			out = append(out, o.String())
+		}
+	}
+	return out
 }
 
 // blendOptions are the LatexBlend options of a blending method for a run of steps

@@ -111,6 +111,8 @@ type runner struct {
 	tokens bool
 	// oracle holds the Oracle method's entries by concept name, made on first use.
 	oracle map[string]*blend.Entry
+	// placed holds the Places method's entries by concept name, made on first use.
+	placed map[string]*blend.Entry
 	out    *resultLog
 }
 
@@ -299,6 +301,8 @@ func (r *runner) generate(ctx context.Context, m Method, pr Prompt) ([]image.Ima
 				if words, err = pr.OrdinalWords(i); err == nil {
 					e, err = r.promptEntry(pr, words, c)
 				}
+			case Places:
+				e, err = r.placedEntry(c)
 			default:
 				e = r.bank.Entries[c.Name]
 			}
@@ -352,6 +356,29 @@ func (r *runner) oracleEntry(c EvalConcept) (*blend.Entry, error) {
 		r.oracle = map[string]*blend.Entry{}
 	}
 	r.oracle[c.Name] = e
+	return e, nil
+}
+
+// maxEvalConcepts is the most concepts an eval prompt holds, so the places the
+// Places method's entries need.
+const maxEvalConcepts = 3
+
+// placedEntry returns the concept's entry with per-place rows (Places), extracted
+// once per run from its delta.
+func (r *runner) placedEntry(c EvalConcept) (*blend.Entry, error) {
+	if e, ok := r.placed[c.Name]; ok {
+		return e, nil
+	}
+	d := r.bank.Deltas[c.Name]
+	e, err := trainer.Extract(r.base(), d, trainer.ExtractOptions{Places: maxEvalConcepts,
+		Fillers: PlaceFillers(c.Class, maxEvalConcepts-1), Created: time.Now().UTC()})
+	if err != nil {
+		return nil, fmt.Errorf("per-place entry of %s: %w", c.Name, err)
+	}
+	if r.placed == nil {
+		r.placed = map[string]*blend.Entry{}
+	}
+	r.placed[c.Name] = e
 	return e, nil
 }
 

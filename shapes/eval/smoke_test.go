@@ -101,6 +101,36 @@ func TestSmokeGolden(t *testing.T) {
 	if !strings.Contains(string(res), `"method":"words","prompt":"checker-star+rainbow-ring","text":"a checkered star and a rainbow ring"`) {
 		t.Errorf("%s lacks the words method's textured prompt:\n%s", ResultsFile, res)
 	}
+
+	// The places extension runs on the same deltas; the ring (place 2) gets rows
+	// extracted after a plain object, so its image is not replace's.
+	places := t.TempDir()
+	rep, err = Run(ctx, Config{ModelDir: model, EntriesDir: entries, Prompts: []Prompt{pr}, Seeds: 1, Steps: 2, Out: places,
+		NoCeiling: true, Methods: []Method{Replace, Places}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mr := rep.Method(Places); mr == nil || mr.Images != 1 {
+		t.Fatalf("places: %+v, want one image", mr)
+	}
+	buf.Reset()
+	if err := rep.Write(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "places_fidelity_2=") {
+		t.Errorf("the report lacks places_fidelity_2: %s", buf.String())
+	}
+	replaced, err := os.ReadFile(filepath.Join(places, "replace.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	placed, err := os.ReadFile(filepath.Join(places, "places.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(replaced, placed) {
+		t.Error("places.png equals replace.png: the place-2 rows made no difference")
+	}
 }
 
 // TestReferencesNeedNoEntries: base, words, oracle and the context and ordinal
