@@ -143,6 +143,17 @@ func New(s Setup) (*Blender, error) {
 // entry; see Entry.LayersAt).
 func (b *Blender) Places() []int { return append([]int(nil), b.places...) }
 
+// Rows returns the K and V rows the blend writes into a cross-attention module: every
+// concept's, in concept order, each from the place LayersAt chose (nil for a module
+// the model lacks). Batching samplers splice them without the blender's hooks.
+func (b *Blender) Rows(module string) (k, v []float32) {
+	kv, ok := b.kv[module]
+	if !ok {
+		return nil, nil
+	}
+	return kv[0].Data().([]float32), kv[1].Data().([]float32)
+}
+
 // Slots returns the concepts' positions in the prompt.
 func (b *Blender) Slots() []Slot { return append([]Slot(nil), b.slots...) }
 

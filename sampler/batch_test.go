@@ -2,10 +2,12 @@ package sampler
 
 import (
 	"context"
+	"slices"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/latexblend/latexblend/blend"
 	"github.com/latexblend/latexblend/internal/goldentest"
 	"github.com/latexblend/latexblend/model/sdxl"
 	pb "github.com/latexblend/latexblend/proto/latexblend/v1"
@@ -125,5 +127,52 @@ func TestConceptsChangeLatents(t *testing.T) {
 	}
 	if d := goldentest.RelErr(a.latents.Data().([]float32), b.latents.Data().([]float32)); d < 1e-3 {
 		t.Fatalf("a concept changed the latents by only %.3g relative", d)
+	}
+}
+
+// TestBatchedUsesPlaces: with entries holding per-place rows, the batched path writes
+// each concept's place rows, as blend's own hooks do, and they differ from place 1's.
+func TestBatchedUsesPlaces(t *testing.T) {
+	p := loadTiny(t)
+	req := &pb.GenerateRequest{Prompt: "a dog wearing a sunglasses", Steps: 3, Seed: proto.Uint64(9), Width: 32, Height: 32,
+		Concepts: []*pb.ConceptBinding{{ClassNoun: "sunglasses", Concept: "shades"}, {ClassNoun: "dog", Concept: "rex"}},
+		Blend:    &pb.BlendOptions{BlendingStart: proto.Float32(1)}}
+	makePlan := func(disable bool) *plan {
+		var cs []*cachedConcept
+		for i, b := range req.Concepts {
+			e := randomEntry(t, p, b.ClassNoun, uint64(200+i))
+			e.Places = []map[string]blend.LayerKV{randomEntry(t, p, b.ClassNoun, uint64(300+i)).Layers}
+			cs = append(cs, &cachedConcept{name: b.Concept, digest: "sha256:test", entry: e})
+		}
+		r := proto.Clone(req).(*pb.GenerateRequest)
+		r.Blend.DisablePlaces = disable
+		pl, err := planRequest(p, r, cs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pl
+	}
+	e := newEngine(p, nil)
+	batched := func(pl *plan) []float32 {
+		r := &run{plan: pl, ctx: context.Background()}
+		e.runBatch(context.Background(), []*run{r})
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		return r.latents.Data().([]float32)
+	}
+	placed, first := makePlan(false), makePlan(true)
+	if got := placed.blender.Places(); !slices.Equal(got, []int{2, 1}) {
+		t.Fatalf("places %v, want [2 1] (the sunglasses come second)", got)
+	}
+	a, b := batched(placed), batched(first)
+	if d := goldentest.RelErr(a, aloneLatents(t, p, placed)); d > 1e-5 {
+		t.Errorf("per-place rows: batched latents differ from blend's hooks by %.3g relative", d)
+	}
+	if d := goldentest.RelErr(b, aloneLatents(t, p, first)); d > 1e-5 {
+		t.Errorf("disable_places: batched latents differ from blend's hooks by %.3g relative", d)
+	}
+	if d := goldentest.RelErr(a, b); d < 1e-4 {
+		t.Errorf("the place-2 rows changed the latents by only %.3g relative", d)
 	}
 }

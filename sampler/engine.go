@@ -129,14 +129,11 @@ func (e *engine) prepare(r *run) (*member, error) {
 	if len(pl.concepts) == 0 {
 		return m, nil
 	}
+	// The blender chose each concept's rows (its place's, for entries with per-place
+	// rows), so the batched path writes exactly what blend's hooks would.
 	m.kv = make(map[string][2][]float32, len(e.cross))
 	for _, mod := range e.cross {
-		var k, v []float32
-		for _, c := range pl.concepts {
-			l := c.entry.Layers[mod]
-			k = append(k, l.K...)
-			v = append(v, l.V...)
-		}
+		k, v := pl.blender.Rows(mod)
 		m.kv[mod] = [2][]float32{k, v}
 	}
 	for _, s := range pl.slots {
