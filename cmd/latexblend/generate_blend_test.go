@@ -10,7 +10,6 @@ import (
 	"github.com/latexblend/latexblend/blend"
 	"github.com/latexblend/latexblend/internal/golden"
 	"github.com/latexblend/latexblend/model/safetensors"
-	"github.com/latexblend/latexblend/model/sdxl"
 )
 
 // writeGoldenEntry turns a golden latexblend_bank case into an entry file.
@@ -113,14 +112,7 @@ func TestGenerateBlendCommand(t *testing.T) {
 			if d/m > 5e-4 {
 				t.Errorf("final latents: rel err %.3g > 5e-4", d/m)
 			}
-			texts, err := sdxl.ReadPNGTextFile(out)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var all string
-			for _, tc := range texts {
-				all += tc.Text + " "
-			}
+			all := pngText(t, out)
 			for _, s := range []string{`"objective":"reference-compat"`, `"concept1":"dog"`, `"blend_mode":"replace"`} {
 				if !strings.Contains(all, s) {
 					t.Errorf("image metadata lacks %s: %s", s, all)

@@ -36,6 +36,21 @@ func readPNGMeta(t *testing.T, path string) (*sdxl.ImageMetadata, string) {
 	return m, params
 }
 
+// pngText is every text chunk of a generated image, joined by spaces, for checks of
+// what the metadata mentions.
+func pngText(t *testing.T, path string) string {
+	t.Helper()
+	texts, err := sdxl.ReadPNGTextFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all string
+	for _, tx := range texts {
+		all += tx.Text + " "
+	}
+	return all
+}
+
 func writeLatentsFile(t *testing.T, path string, v []float32, shape []int) {
 	t.Helper()
 	if err := safetensors.WriteFile(path, []safetensors.Tensor{{Name: "latents", Shape: shape, F32: v}}, nil); err != nil {

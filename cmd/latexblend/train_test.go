@@ -11,7 +11,6 @@ import (
 
 	"github.com/latexblend/latexblend/blend"
 	"github.com/latexblend/latexblend/internal/golden"
-	"github.com/latexblend/latexblend/model/sdxl"
 	"github.com/latexblend/latexblend/trainer"
 )
 
@@ -93,15 +92,7 @@ func TestTrainExtractCommands(t *testing.T) {
 			"--steps", "2", "--height", "32", "--width", "32", "--quiet", tc.flag, "--out", img); err != nil {
 			t.Fatalf("generate with an entry with places: %v\n%s", err, out)
 		}
-		texts, err := sdxl.ReadPNGTextFile(img)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var all string
-		for _, tx := range texts {
-			all += tx.Text + " "
-		}
-		if !strings.Contains(all, tc.want) {
+		if all := pngText(t, img); !strings.Contains(all, tc.want) {
 			t.Errorf("generate %s: image metadata lacks %s: %s", tc.flag, tc.want, all)
 		}
 	}
