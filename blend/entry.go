@@ -118,8 +118,8 @@ func ReadEntry(path string) (*Entry, error) {
 	}
 	places := 1
 	if v, ok := md[EntryKeyPlaces]; ok {
-		if places, err = strconv.Atoi(v); err != nil || places < 1 || places > maxPlaces {
-			return nil, fmt.Errorf("blend: entry %s: __metadata__ %s is %q, want an integer in [1, %d]", path, EntryKeyPlaces, v, maxPlaces)
+		if places, err = strconv.Atoi(v); err != nil || places < 1 || places > MaxPlaces {
+			return nil, fmt.Errorf("blend: entry %s: __metadata__ %s is %q, want an integer in [1, %d]", path, EntryKeyPlaces, v, MaxPlaces)
 		}
 	}
 	for range places - 1 {
@@ -278,8 +278,8 @@ func (e *Entry) checkShape() error {
 			return fmt.Errorf("module %s: k has %d values and v %d, want n_tok×C = %d×%d", m, len(l.K), len(l.V), e.NTok, l.Channels)
 		}
 	}
-	if e.NumPlaces() > maxPlaces {
-		return fmt.Errorf("%d places, at most %d", e.NumPlaces(), maxPlaces)
+	if e.NumPlaces() > MaxPlaces {
+		return fmt.Errorf("%d places, at most %d", e.NumPlaces(), MaxPlaces)
 	}
 	return e.checkPlaces()
 }

@@ -45,8 +45,9 @@ func ConceptPlace(slots []Slot, i int) int {
 	return place
 }
 
-// maxPlaces bounds the places an entry file may declare (a prompt holds 77 tokens).
-const maxPlaces = 32
+// MaxPlaces bounds the places an entry may hold, place 1 included (a prompt holds 77
+// tokens, and a caption rarely names more objects).
+const MaxPlaces = 16
 
 // splitPlace splits "place<k>.<rest>" into k and rest; other names are place 1. k
 // must be in [2, places].

@@ -140,7 +140,7 @@ func TestEntryPlacesReadErrors(t *testing.T) {
 		{"undeclared", md(""), with(kv("place2.m.k", 2, 3), kv("place2.m.v", 2, 3)), "place 2 is not in [2, 1]"},
 		{"beyond", md("2"), with(kv("place2.m.k", 2, 3), kv("place2.m.v", 2, 3), kv("place3.m.k", 2, 3)), "place 3 is not in [2, 2]"},
 		{"count", md("many"), base, `places is "many"`},
-		{"too many", md("1000"), base, "want an integer in [1, 32]"},
+		{"too many", md("1000"), base, "want an integer in [1, 16]"},
 		{"empty place", md("3"), with(kv("place2.m.k", 2, 3), kv("place2.m.v", 2, 3)), "place 3 holds no tensors"},
 		{"extra module", md("2"), with(kv("place2.m.k", 2, 3), kv("place2.m.v", 2, 3), kv("place2.n.k", 2, 3), kv("place2.n.v", 2, 3)), "place 2 has module n, which place 1 lacks"},
 		{"width", md("2"), with(kv("place2.m.k", 2, 4), kv("place2.m.v", 2, 4)), "place 2: module m has C=4, place 1 3"},

@@ -44,9 +44,6 @@ func PlacePrompt(fillers []string, token, noun string) string {
 	return strings.Join(parts[:len(parts)-1], ", ") + " and " + parts[len(parts)-1]
 }
 
-// maxPlaces bounds ExtractOptions.Places (a prompt holds 77 tokens).
-const maxPlaces = 16
-
 // DefaultExtractPrompt is the concept prompt of the reference's bank extraction.
 func DefaultExtractPrompt(token, noun string) string { return "photo of " + token + " " + noun }
 
@@ -151,8 +148,8 @@ func Extract(base *Base, d *Delta, opts ExtractOptions) (*blend.Entry, error) {
 // checkPlaces validates the per-place options before any encoding.
 func (o ExtractOptions) checkPlaces() error {
 	switch {
-	case o.Places < 0 || o.Places > maxPlaces:
-		return fmt.Errorf("extract: %d places, want 1 … %d", o.Places, maxPlaces)
+	case o.Places < 0 || o.Places > blend.MaxPlaces:
+		return fmt.Errorf("extract: %d places, want 1 … %d", o.Places, blend.MaxPlaces)
 	case o.Places > 1 && len(o.Fillers) < o.Places-1:
 		return fmt.Errorf("extract: %d places need %d filler nouns, %d given", o.Places, o.Places-1, len(o.Fillers))
 	}
