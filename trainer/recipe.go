@@ -39,6 +39,14 @@ type Recipe struct {
 	// BaseFlow turns on LatexBlend's K/V splice of the instance row (false: plain
 	// Custom Diffusion).
 	BaseFlow bool `json:"base_flow"`
+	// TokenOnly trains the modifier token's rows alone and keeps every attn2
+	// to_k/to_v at the base model's (textual-inversion style; an extension of the
+	// reference, which trains both). The graph, losses and base flow are unchanged;
+	// the projections' gradients are dropped before clipping, so the clipping norm
+	// counts the token rows only. The delta still holds the (unchanged) projections.
+	// An entry is then the base model's own K/V of a learnt word, the form of a
+	// perfect entry (docs/eval.md).
+	TokenOnly bool `json:"token_only,omitempty"`
 	// Steps is the number of optimizer steps.
 	Steps int `json:"steps"`
 	// LearningRate is the base rate; EffectiveLR applies ScaleLR.

@@ -123,6 +123,9 @@ func (tr *trainables) gradBuffers() [][]float32 {
 	return out
 }
 
+// tokenGradCount is how many of gradBuffers' slices, at its end, are modifier rows.
+func (tr *trainables) tokenGradCount() int { return len(tr.tables) * len(tr.rows) }
+
 // initTokenEntry returns the vocabulary entry both tokenizers hold for the init word:
 // the word itself, as CLIP's vocabulary has "ktn" (the reference's
 // tokenizer.encode([word]) lookup), or else its word-final form "word</w>", which is how

@@ -310,3 +310,67 @@ func abs32(x float32) float32 {
 	}
 	return x
 }
+
+// TestTokenOnly: with Recipe.TokenOnly the projections stay bit for bit the base
+// model's while the token rows move; the first step's loss is the full recipe's (same
+// graph), its clipping norm is the token rows' alone, and the delta keeps the
+// unchanged projections.
+func TestTokenOnly(t *testing.T) {
+	inst, reg := testData(t)
+	data, err := NewTrainData(inst, reg, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := newTestTrainer(t, testRecipe(3), nil)
+	r := testRecipe(3)
+	r.TokenOnly, r.LearningRate = true, 1e-2
+	tok := newTestTrainer(t, r, nil)
+	kv0 := map[string][]float32{}
+	for _, p := range tok.tr.kv {
+		kv0[p.Name] = slices.Clone(p.Value.Data().([]float32))
+	}
+	rows0 := weights(tok)
+	if len(rows0) != 2 {
+		t.Fatalf("token-only optimizes %d slices, want the 2 modifier rows", len(rows0))
+	}
+	for i := range 3 {
+		d, err := tok.DrawStep(data, i, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sr, err := tok.TrainStep(context.Background(), d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fd, err := full.DrawStep(data, i, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fr, err := full.TrainStep(context.Background(), fd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			if sr.Loss != fr.Loss {
+				t.Errorf("first step: token-only loss %g, full recipe %g; the graph must be the same", sr.Loss, fr.Loss)
+			}
+			if !(sr.GradNorm > 0 && sr.GradNorm < fr.GradNorm) {
+				t.Errorf("first step: token-only grad norm %g, full %g; want the token rows' norm alone, above 0", sr.GradNorm, fr.GradNorm)
+			}
+		}
+	}
+	for _, p := range tok.tr.kv {
+		if !slices.Equal(p.Value.Data().([]float32), kv0[p.Name]) {
+			t.Errorf("%s changed in token-only training", p.Name)
+		}
+	}
+	if d := maxRelDiff(weights(tok), rows0); d < 1e-4 {
+		t.Errorf("the token rows moved by only %.3g relative", d)
+	}
+	delta := tok.Delta()
+	for name, w := range kv0 {
+		if !slices.Equal(delta.Weights[name], w) {
+			t.Errorf("delta %s differs from the base projection", name)
+		}
+	}
+}

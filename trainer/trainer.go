@@ -85,10 +85,14 @@ func (t *Trainer) Step() int { return t.step }
 // ModifierID is the modifier token's id in both tokenizers.
 func (t *Trainer) ModifierID() int { return t.modifier }
 
-// optimized lists the optimizer's slots: every kv weight, then the modifier rows of
-// both tables; params and grads are the matching value and gradient slices.
+// optimized lists the optimizer's slots: every kv weight (none with
+// Recipe.TokenOnly), then the modifier rows of both tables; params and grads are the
+// matching value and gradient slices.
 func (t *Trainer) optimized() (params, grads [][]float32) {
 	for _, p := range t.tr.kv {
+		if t.recipe.TokenOnly {
+			break
+		}
 		params = append(params, p.Value.Data().([]float32))
 		grads = append(grads, p.Grad.Data().([]float32))
 	}
@@ -148,6 +152,13 @@ func (t *Trainer) TrainStep(ctx context.Context, d *StepData) (*StepResult, erro
 			return nil, fmt.Errorf("training step %d: averaging gradients: %w", t.step+1, err)
 		}
 		sr.Loss, sr.InstanceLoss, sr.PriorLoss = float64(losses[0]), float64(losses[1]), float64(losses[2])
+	}
+	if t.recipe.TokenOnly {
+		// Only the token rows are trained: drop every other gradient (kv, the base
+		// flow's copies, text_projection) so that clipping sees the rows' norm alone.
+		for _, g := range grads[:len(grads)-t.tr.tokenGradCount()] {
+			clear(g)
+		}
 	}
 	sr.GradNorm = clipGradNorm(grads, t.recipe.MaxGradNorm)
 	if err := t.applyUpdate(); err != nil {

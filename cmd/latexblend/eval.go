@@ -130,6 +130,7 @@ prompts use are retrained.`,
 	f.IntVar(&tc.Steps, "train-steps", tc.Steps, "--retrain: optimizer steps per concept")
 	f.Float64Var(&tc.LearningRate, "train-lr", tc.LearningRate, "--retrain: learning rate")
 	f.IntVar(&tc.Batch, "train-batch", tc.Batch, "--retrain: instance images per step")
+	f.BoolVar(&tc.TokenOnly, "train-token-only", false, "--retrain: train the concept tokens' rows alone, the cross-attention projections kept at the base model's (with --train-lr about 5e-3)")
 	f.IntVar(&tc.RegImages, "train-reg", tc.RegImages, "--retrain: regularization images per concept (0: no prior preservation)")
 	f.StringVar(&logLevel, "log-level", "warn", "log level: debug, info, warn, error")
 	return cmd

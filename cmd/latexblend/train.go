@@ -29,7 +29,9 @@ func newTrainCmd() *cobra.Command {
 		Long: `Trains the attn2 to_k/to_v weights of every cross-attention layer and the modifier
 token's embedding rows in both text encoders (initialised from --init-token) on the
 instance images in --images, with the reference recipe: LatexBlend's base-flow K/V splice
-(--no-base-flow: plain Custom Diffusion), the 7-template prompt pool, random-scale
+(--no-base-flow: plain Custom Diffusion; --token-only: the token rows alone, the
+projections kept at the base model's, an extension measured in docs/eval.md), the
+7-template prompt pool, random-scale
 augmentation with its mask, horizontal flip, masked instance loss plus prior loss on the
 --reg images (a folder with optional same-name .txt captions, or the reference's
 images.txt + caption.txt layout; without --reg prior preservation is off), AdamW
@@ -91,8 +93,8 @@ steps=… loss=… seconds=… steps_per_sec=… ranks=… lr=… out=…`,
 			if previewEvery > 0 && previewDir == "" {
 				previewDir = filepath.Dir(out)
 			}
-			fmt.Fprintf(stderr, "train: %d instance images, %d regularization images, %d steps, batch %d × %d ranks, lr %.3g, resolution %d, base flow %v\n",
-				len(inst), len(reg), r.Steps, r.Batch, ranks, r.EffectiveLR(), r.Resolution, r.BaseFlow)
+			fmt.Fprintf(stderr, "train: %d instance images, %d regularization images, %d steps, batch %d × %d ranks, lr %.3g, resolution %d, base flow %v, token only %v\n",
+				len(inst), len(reg), r.Steps, r.Batch, ranks, r.EffectiveLR(), r.Resolution, r.BaseFlow, r.TokenOnly)
 			start := time.Now()
 			var last trainer.StepResult
 			var progress *trainer.Progress
@@ -140,6 +142,7 @@ steps=… loss=… seconds=… steps_per_sec=… ranks=… lr=… out=…`,
 	f.IntVar(&checkpointEvery, "checkpoint-every", 0, "write a checkpoint every K steps (0: never)")
 	f.StringVar(&resume, "resume", "", "checkpoint file to continue from")
 	f.BoolVar(&noBaseFlow, "no-base-flow", false, "plain Custom Diffusion (no LatexBlend base-flow splice)")
+	f.BoolVar(&r.TokenOnly, "token-only", false, "train the modifier token's rows alone, keeping every attn2 to_k/to_v at the base model's (try a learning rate about 10× higher)")
 	f.BoolVar(&noAug, "no-aug", false, "no random-scale augmentation")
 	f.BoolVar(&noFlip, "no-flip", false, "no horizontal flips")
 	f.IntVar(&previewEvery, "preview-every", 0, "render a preview image (fixed prompt and seed) every M steps (0: never)")

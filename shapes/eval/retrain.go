@@ -26,6 +26,8 @@ type TrainConfig struct {
 	// RegImages is the size of each concept's regularization set (bare objects of its
 	// class, captioned like base data); 0 turns prior preservation off.
 	RegImages int
+	// TokenOnly trains the token rows alone (trainer.Recipe.TokenOnly).
+	TokenOnly bool
 	// Seed seeds the regularization sets and the trainer.
 	Seed uint64
 	// Created stamps the entries (zero: now).
@@ -50,6 +52,7 @@ func (cfg TrainConfig) Recipe(c EvalConcept, resolution int, initToken string) t
 	r.Steps, r.LearningRate, r.Batch = cfg.Steps, cfg.LearningRate, cfg.Batch
 	r.Resolution, r.Seed = resolution, cfg.Seed
 	r.Prior = cfg.RegImages > 0
+	r.TokenOnly = cfg.TokenOnly
 	return r
 }
 
@@ -112,8 +115,12 @@ func retrainOne(ctx context.Context, modelDir, outDir string, c EvalConcept, r t
 			return err
 		}
 	}
-	fmt.Fprintf(cfg.Progress, "eval: training %s (%s %s): %d images, %d regularization images, %d steps, batch %d, lr %g\n",
-		c.Name, c.Token, c.Class, len(inst), len(reg), r.Steps, r.Batch, r.LearningRate)
+	what := ""
+	if r.TokenOnly {
+		what = ", token rows only"
+	}
+	fmt.Fprintf(cfg.Progress, "eval: training %s (%s %s): %d images, %d regularization images, %d steps, batch %d, lr %g%s\n",
+		c.Name, c.Token, c.Class, len(inst), len(reg), r.Steps, r.Batch, r.LearningRate, what)
 	start := time.Now()
 	var progress *trainer.Progress
 	out, err := trainer.RunLocal(ctx, trainer.LocalConfig{
