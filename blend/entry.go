@@ -155,7 +155,7 @@ func ReadEntry(path string) (*Entry, error) {
 		}
 		l := layers[module]
 		if l.Channels != 0 && l.Channels != info.Shape[1] {
-			return nil, fmt.Errorf("blend: entry %s: %s.k and %s.v have different widths", path, name[:len(name)-2], name[:len(name)-2])
+			return nil, fmt.Errorf("blend: entry %s: %s.k and %s.v have different widths", path, module, module)
 		}
 		l.Channels = info.Shape[1]
 		if what == "k" {
