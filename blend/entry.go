@@ -116,11 +116,9 @@ func ReadEntry(path string) (*Entry, error) {
 			return nil, fmt.Errorf("blend: entry %s: __metadata__ %s %q is not an RFC 3339 time", path, metaCreated, c)
 		}
 	}
-	places := 1
-	if v, ok := md[EntryKeyPlaces]; ok {
-		if places, err = strconv.Atoi(v); err != nil || places < 1 || places > MaxPlaces {
-			return nil, fmt.Errorf("blend: entry %s: __metadata__ %s is %q, want an integer in [1, %d]", path, EntryKeyPlaces, v, MaxPlaces)
-		}
+	places, err := PlacesOf(md)
+	if err != nil {
+		return nil, fmt.Errorf("blend: entry %s: %w", path, err)
 	}
 	for range places - 1 {
 		e.Places = append(e.Places, map[string]LayerKV{})

@@ -49,6 +49,20 @@ func ConceptPlace(slots []Slot, i int) int {
 // tokens, and a caption rarely names more objects).
 const MaxPlaces = 16
 
+// PlacesOf reads an entry header's place count (EntryKeyPlaces; 1 when absent). The
+// entry reader and the coordinator's import check (trainer.ParseEntry) share it.
+func PlacesOf(md map[string]string) (int, error) {
+	v, ok := md[EntryKeyPlaces]
+	if !ok {
+		return 1, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > MaxPlaces {
+		return 0, fmt.Errorf("__metadata__ %s is %q, want an integer in [1, %d]", EntryKeyPlaces, v, MaxPlaces)
+	}
+	return n, nil
+}
+
 // splitPlace splits "place<k>.<rest>" into k and rest; other names are place 1. k
 // must be in [2, places].
 func splitPlace(name string, places int) (int, string, error) {

@@ -89,11 +89,8 @@ func ParseEntry(b []byte) (EntryInfo, error) {
 			return e, fmt.Errorf("concept entry: tensors %q %v and %q %v differ in width", name, s, other, o)
 		}
 	}
-	e.Places = 1
-	if v, ok := md[blend.EntryKeyPlaces]; ok {
-		if e.Places, err = strconv.Atoi(v); err != nil || e.Places < 1 {
-			return e, fmt.Errorf("concept entry: __metadata__ %q = %q is not a place count ≥ 1", blend.EntryKeyPlaces, v)
-		}
+	if e.Places, err = blend.PlacesOf(md); err != nil {
+		return e, fmt.Errorf("concept entry: %w", err)
 	}
 	if len(shapes)%(2*e.Places) != 0 {
 		return e, fmt.Errorf("concept entry: %d tensors do not split into %d places of K/V pairs", len(shapes), e.Places)
