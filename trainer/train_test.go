@@ -333,23 +333,19 @@ func TestTokenOnly(t *testing.T) {
 	if len(rows0) != 2 {
 		t.Fatalf("token-only optimizes %d slices, want the 2 modifier rows", len(rows0))
 	}
+	step := func(tr *Trainer, i int) *StepResult {
+		d, err := tr.DrawStep(data, i, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sr, err := tr.TrainStep(context.Background(), d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sr
+	}
 	for i := range 3 {
-		d, err := tok.DrawStep(data, i, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sr, err := tok.TrainStep(context.Background(), d)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fd, err := full.DrawStep(data, i, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fr, err := full.TrainStep(context.Background(), fd)
-		if err != nil {
-			t.Fatal(err)
-		}
+		sr, fr := step(tok, i), step(full, i)
 		if i == 0 {
 			if sr.Loss != fr.Loss {
 				t.Errorf("first step: token-only loss %g, full recipe %g; the graph must be the same", sr.Loss, fr.Loss)
