@@ -291,7 +291,18 @@ type ConceptJobSpec struct {
 	ExtractPrompt string `protobuf:"bytes,19,opt,name=extract_prompt,json=extractPrompt,proto3" json:"extract_prompt,omitempty"`
 	// Optional base model identity the job requires. Empty: the cluster's. Only trainers
 	// whose loaded base model has this identity are assigned.
-	BaseModelId   string `protobuf:"bytes,20,opt,name=base_model_id,json=baseModelId,proto3" json:"base_model_id,omitempty"`
+	BaseModelId string `protobuf:"bytes,20,opt,name=base_model_id,json=baseModelId,proto3" json:"base_model_id,omitempty"`
+	// Train the modifier token's embedding rows alone and keep every attn2 to_k/to_v at
+	// the base model's (token-only concepts, docs/eval.md): the entry is then the base
+	// model's own K/V of a learnt word. This recipe wants a learning rate about 5e-3.
+	TokenOnly bool `protobuf:"varint,21,opt,name=token_only,json=tokenOnly,proto3" json:"token_only,omitempty"`
+	// Places the entry holds rows for (the per-place extension of the bank, docs/blend.md):
+	// place k's rows are extracted after k-1 plain objects, place_fillers[:k-1]. 0 or 1:
+	// the bank entry alone; at most MaxPlaces.
+	Places int32 `protobuf:"varint,22,opt,name=places,proto3" json:"places,omitempty"`
+	// The plain class nouns put before the concept for places 2 … places: exactly
+	// places-1, each a valid class noun other than class_noun. Only with places > 1.
+	PlaceFillers  []string `protobuf:"bytes,23,rep,name=place_fillers,json=placeFillers,proto3" json:"place_fillers,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -464,6 +475,27 @@ func (x *ConceptJobSpec) GetBaseModelId() string {
 		return x.BaseModelId
 	}
 	return ""
+}
+
+func (x *ConceptJobSpec) GetTokenOnly() bool {
+	if x != nil {
+		return x.TokenOnly
+	}
+	return false
+}
+
+func (x *ConceptJobSpec) GetPlaces() int32 {
+	if x != nil {
+		return x.Places
+	}
+	return 0
+}
+
+func (x *ConceptJobSpec) GetPlaceFillers() []string {
+	if x != nil {
+		return x.PlaceFillers
+	}
+	return nil
 }
 
 // JobStatus is the part of a job that changes while it runs.
@@ -2254,7 +2286,7 @@ const file_latexblend_v1_coordinator_proto_rawDesc = "" +
 	"\n" +
 	"size_bytes\x18\x03 \x01(\x03R\tsizeBytes\x12\x18\n" +
 	"\acaption\x18\x04 \x01(\tR\acaption\x12\x1a\n" +
-	"\bfilename\x18\x05 \x01(\tR\bfilename\"\xd8\x05\n" +
+	"\bfilename\x18\x05 \x01(\tR\bfilename\"\xb4\x06\n" +
 	"\x0eConceptJobSpec\x12!\n" +
 	"\fconcept_name\x18\x01 \x01(\tR\vconceptName\x12\x1d\n" +
 	"\n" +
@@ -2282,7 +2314,11 @@ const file_latexblend_v1_coordinator_proto_rawDesc = "" +
 	"noBaseFlow\x12\x1c\n" +
 	"\ttemplates\x18\x12 \x03(\tR\ttemplates\x12%\n" +
 	"\x0eextract_prompt\x18\x13 \x01(\tR\rextractPrompt\x12\"\n" +
-	"\rbase_model_id\x18\x14 \x01(\tR\vbaseModelId\"\x9e\x05\n" +
+	"\rbase_model_id\x18\x14 \x01(\tR\vbaseModelId\x12\x1d\n" +
+	"\n" +
+	"token_only\x18\x15 \x01(\bR\ttokenOnly\x12\x16\n" +
+	"\x06places\x18\x16 \x01(\x05R\x06places\x12#\n" +
+	"\rplace_fillers\x18\x17 \x03(\tR\fplaceFillers\"\x9e\x05\n" +
 	"\tJobStatus\x12-\n" +
 	"\x05state\x18\x01 \x01(\x0e2\x17.latexblend.v1.JobStateR\x05state\x12\x1e\n" +
 	"\n" +

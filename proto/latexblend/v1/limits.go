@@ -62,6 +62,9 @@ const (
 	MaxWorkers = 64
 	// MaxTemplates bounds a job's template pool.
 	MaxTemplates = 64
+	// MaxPlaces bounds the places a job's entry holds rows for, place 1 included; it is
+	// the concept bank's own bound (blend.MaxPlaces).
+	MaxPlaces = 16
 
 	// MaxPageSize bounds the page size of list calls.
 	MaxPageSize = 1000

@@ -113,6 +113,29 @@ func (s *ConceptJobSpec) validate(f *fieldErrors, p string) {
 	if id := s.GetBaseModelId(); id != "" {
 		f.check(p+"base_model_id", CheckBaseModelID(id))
 	}
+	s.validatePlaces(f, p, nounOK)
+}
+
+// validatePlaces checks places and place_fillers: the fillers are the plain objects put
+// before the concept, one per place after the first, so they must be class nouns the
+// concept's own noun is not among.
+func (s *ConceptJobSpec) validatePlaces(f *fieldErrors, p string, nounOK bool) {
+	places, fillers := s.GetPlaces(), s.GetPlaceFillers()
+	f.intIn(p+"places", int64(places), 1, MaxPlaces, "1, the bank entry alone")
+	switch need := int(places) - 1; {
+	case need < 1 && len(fillers) > 0:
+		f.add(p+"place_fillers", "%d given, but places is %d (fillers are for places 2 and later)", len(fillers), places)
+	case need >= 1 && places <= MaxPlaces && len(fillers) != need:
+		f.add(p+"place_fillers", "%d places need %d filler nouns (one per place after the first), got %d", places, need, len(fillers))
+	}
+	for i, noun := range fillers {
+		field := fmt.Sprintf("%splace_fillers[%d]", p, i)
+		if err := CheckClassNoun(noun); err != nil {
+			f.check(field, err)
+		} else if nounOK && foldText(noun) == foldText(s.GetClassNoun()) {
+			f.add(field, "%q is the concept's own class noun", noun)
+		}
+	}
 }
 
 func (ref *ImageRef) validate(f *fieldErrors, field, uploadID string) {

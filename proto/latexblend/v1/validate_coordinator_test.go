@@ -111,6 +111,23 @@ func TestSubmitConceptJobValidate(t *testing.T) {
 			`spec.extract_prompt: "photo of <new1> cat" must contain the modifier token followed by the class noun, "<new1> dog"`},
 		{"base model id with space", func(s *ConceptJobSpec) { s.BaseModelId = "a b" },
 			`spec.base_model_id: "a b" contains whitespace`},
+		{"token only with places", func(s *ConceptJobSpec) {
+			s.TokenOnly, s.Places, s.PlaceFillers = true, 3, []string{"cat", "teddy bear"}
+		}, ""},
+		{"one place without fillers", func(s *ConceptJobSpec) { s.Places = 1 }, ""},
+		{"places negative", func(s *ConceptJobSpec) { s.Places = -1 },
+			`spec.places: must be in 1..16 (or 0 for 1, the bank entry alone), got -1`},
+		{"places too many", func(s *ConceptJobSpec) { s.Places = MaxPlaces + 1 }, `spec.places: must be in 1..16`},
+		{"fillers without places", func(s *ConceptJobSpec) { s.PlaceFillers = []string{"cat"} },
+			`spec.place_fillers: 1 given, but places is 0 (fillers are for places 2 and later)`},
+		{"too few fillers", func(s *ConceptJobSpec) { s.Places, s.PlaceFillers = 3, []string{"cat"} },
+			`spec.place_fillers: 3 places need 2 filler nouns (one per place after the first), got 1`},
+		{"too many fillers", func(s *ConceptJobSpec) { s.Places, s.PlaceFillers = 2, []string{"cat", "cow"} },
+			`spec.place_fillers: 2 places need 1 filler nouns (one per place after the first), got 2`},
+		{"filler is the class noun", func(s *ConceptJobSpec) { s.Places, s.PlaceFillers = 3, []string{"cat", "DOG"} },
+			`spec.place_fillers[1]: "DOG" is the concept's own class noun`},
+		{"filler not a noun", func(s *ConceptJobSpec) { s.Places, s.PlaceFillers = 2, []string{"a  cat"} },
+			`spec.place_fillers[0]: "a  cat" has leading, trailing or repeated spaces`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
