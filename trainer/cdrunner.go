@@ -56,7 +56,18 @@ func RecipeFromSpec(spec *pb.ConceptJobSpec, nativeResolution int) Recipe {
 	r.Seed = spec.GetSeed()
 	r.BaseFlow = !spec.GetNoBaseFlow()
 	r.Prior = len(spec.GetRegularizationImages()) > 0
+	r.TokenOnly = spec.GetTokenOnly()
 	return r
+}
+
+// ExtractOptionsFromSpec is how a job's entry is extracted: its extract prompt, and
+// rows for its places after its filler nouns.
+func ExtractOptionsFromSpec(spec *pb.ConceptJobSpec) ExtractOptions {
+	return ExtractOptions{
+		Prompt:  spec.GetExtractPrompt(),
+		Places:  int(spec.GetPlaces()),
+		Fillers: append([]string(nil), spec.GetPlaceFillers()...),
+	}
 }
 
 // NativeResolution is the base model's training size: the UNet's sample size times
@@ -147,7 +158,7 @@ func (c *CDRunner) Run(ctx context.Context, job *JobContext) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	e, err := Extract(base, d, ExtractOptions{Prompt: job.Spec.GetExtractPrompt()})
+	e, err := Extract(base, d, ExtractOptionsFromSpec(job.Spec))
 	if err != nil {
 		return nil, err
 	}

@@ -5,9 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 
+	"github.com/latexblend/latexblend/blend"
+	"github.com/latexblend/latexblend/model/safetensors"
 	pb "github.com/latexblend/latexblend/proto/latexblend/v1"
 )
 
@@ -53,10 +57,11 @@ type stepLog struct{ steps []int }
 
 func (s *stepLog) Report(step int, loss float32) { s.steps = append(s.steps, step) }
 
-func TestCDRunnerTrainsResumesAndExtracts(t *testing.T) {
-	dir := t.TempDir()
+// testJobImages are two instance images and one captioned regularization image.
+func testJobImages(t *testing.T) *memImages {
+	t.Helper()
 	imgs := &memImages{files: map[string][]byte{}}
-	for i, p := range writeTestImages(t, dir, 3, 64, 72, 21) {
+	for i, p := range writeTestImages(t, t.TempDir(), 3, 64, 72, 21) {
 		b, _ := os.ReadFile(p)
 		ref := &pb.ImageRef{Object: fmt.Sprintf("uploads/x/%d.png", i), Filename: filepath.Base(p)}
 		imgs.files[ref.Object] = b
@@ -67,6 +72,11 @@ func TestCDRunnerTrainsResumesAndExtracts(t *testing.T) {
 			imgs.reg = append(imgs.reg, ref)
 		}
 	}
+	return imgs
+}
+
+func TestCDRunnerTrainsResumesAndExtracts(t *testing.T) {
+	imgs := testJobImages(t)
 	spec := &pb.ConceptJobSpec{ClassNoun: "dog", Steps: 4, CheckpointEvery: 2, Resolution: 32, Seed: 5, LearningRate: 1e-3,
 		InstanceImages: imgs.inst, RegularizationImages: imgs.reg}
 	ck := &memCheckpoints{}
@@ -118,3 +128,67 @@ func TestCDRunnerTrainsResumesAndExtracts(t *testing.T) {
 type reporterFunc func(step int, loss float32)
 
 func (f reporterFunc) Report(step int, loss float32) { f(step, loss) }
+
+// TestCDRunnerTokenOnlyPlaces: a job's token_only reaches the recipe (the delta's
+// projections stay the base model's) and its places and fillers reach the extraction.
+func TestCDRunnerTokenOnlyPlaces(t *testing.T) {
+	if pb.MaxPlaces != blend.MaxPlaces {
+		t.Fatalf("the job spec allows %d places, the bank %d", pb.MaxPlaces, blend.MaxPlaces)
+	}
+	imgs := testJobImages(t)
+	spec := &pb.ConceptJobSpec{ConceptName: "rex", ClassNoun: "dog", Steps: 2, Resolution: 32, Seed: 5, LearningRate: 5e-3,
+		InstanceImages: imgs.inst, RegularizationImages: imgs.reg, UploadId: "x",
+		TokenOnly: true, Places: 3, PlaceFillers: []string{"cat", "cow"}}
+	job := &JobContext{JobID: "j", Spec: spec, Rank: 0, Size: 1, Data: imgs, Checkpoints: &memCheckpoints{}}
+	res, err := NewCDRunner(tinyModelDir(t)).Run(context.Background(), job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := ParseEntry(res.Entry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Places != 3 {
+		t.Errorf("entry holds %d places, want 3", info.Places)
+	}
+	path := filepath.Join(t.TempDir(), "rex.safetensors")
+	if err := os.WriteFile(path, res.Entry, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e, err := blend.ReadEntry(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(e.PlacePrompts, []string{PlacePrompt([]string{"cat"}, "<new1>", "dog"), PlacePrompt([]string{"cat", "cow"}, "<new1>", "dog")}) {
+		t.Errorf("place prompts %q", e.PlacePrompts)
+	}
+	d, err := DecodeDelta(res.Delta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := ParseRecipe(d.Recipe); err != nil || !r.TokenOnly {
+		t.Errorf("delta recipe %+v (%v), want token_only", r, err)
+	}
+	f, err := safetensors.Open(filepath.Join(tinyModelDir(t), "unet", "diffusion_pytorch_model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	kv := 0
+	for name, w := range d.Weights {
+		if !strings.Contains(name, "attn2.to_k") && !strings.Contains(name, "attn2.to_v") {
+			continue
+		}
+		kv++
+		base, _, err := f.Float32(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(w, base) {
+			t.Errorf("token-only job changed %s", name)
+		}
+	}
+	if kv == 0 {
+		t.Error("the delta holds no attn2 to_k/to_v")
+	}
+}
