@@ -129,9 +129,27 @@ func TestConceptAndJobsCommands(t *testing.T) {
 	if out := must("jobs", "ls"); !strings.Contains(out, jobID) || !strings.Contains(out, "done") || !strings.Contains(out, "jobs=1") {
 		t.Errorf("jobs ls:\n%s", out)
 	}
-	if out := must("jobs", "show", jobID); !strings.Contains(out, "state:           done") {
+	if out := must("jobs", "show", jobID); !strings.Contains(out, "state:           done") ||
+		!strings.Contains(out, `entry:           from "photo of <new1> dog"`+"\n") || strings.Contains(out, "token_only") {
 		t.Errorf("jobs show:\n%s", out)
 	}
+	// The token-only and per-place options reach the job's spec.
+	out = must("concept", "add", "tokdog", "--class", "dog", "--images", images, "--steps", "2", "--lr", "5e-3",
+		"--token-only", "--places", "3", "--fillers", "cat,cow", "--wait", "--no-progress")
+	tokJob := regexp.MustCompile(`job=(\S+) state=done concept=tokdog`).FindStringSubmatch(out)
+	if tokJob == nil {
+		t.Fatalf("concept add --token-only --places:\n%s", out)
+	}
+	if out := must("jobs", "show", tokJob[1]); !strings.Contains(out, "seed=0 token_only\n") ||
+		!strings.Contains(out, `entry:           from "photo of <new1> dog", 3 places (after cat, cow)`) {
+		t.Errorf("jobs show of the token-only job:\n%s", out)
+	}
+	if _, err := run(ctx, "concept", "add", "baddog", "--class", "dog", "--images", images, "--places", "3", "--fillers", "cat"); err == nil ||
+		!strings.Contains(err.Error(), "place_fillers") {
+		t.Errorf("concept add with too few fillers: %v", err)
+	}
+	must("jobs", "rm", tokJob[1])
+	must("concept", "rm", "tokdog")
 	if out := must("jobs", "cancel", jobID); !strings.Contains(out, "state=done") {
 		t.Errorf("jobs cancel of a done job:\n%s", out)
 	}

@@ -124,8 +124,9 @@ func printJobDetails(w io.Writer, j *pb.Job) {
 	fmt.Fprintf(w, "state:           %s\n", jobStateName(st.State))
 	fmt.Fprintf(w, "concept:         %s (class %q, token %s)\n", sp.ConceptName, sp.ClassNoun, sp.ModifierToken)
 	fmt.Fprintf(w, "images:          %d instance, %d regularization (upload %s)\n", len(sp.InstanceImages), len(sp.RegularizationImages), sp.UploadId)
-	fmt.Fprintf(w, "recipe:          steps=%d lr=%g batch=%d workers=%d checkpoint_every=%d seed=%d\n",
-		sp.Steps, sp.LearningRate, sp.BatchSize, sp.Workers, sp.CheckpointEvery, sp.Seed)
+	fmt.Fprintf(w, "recipe:          steps=%d lr=%g batch=%d workers=%d checkpoint_every=%d seed=%d%s\n",
+		sp.Steps, sp.LearningRate, sp.BatchSize, sp.Workers, sp.CheckpointEvery, sp.Seed, recipeFlags(sp))
+	fmt.Fprintf(w, "entry:           %s\n", entryPlan(sp))
 	fmt.Fprintf(w, "base model:      %s\n", orDash(sp.BaseModelId))
 	fmt.Fprintf(w, "progress:        step %d/%d loss %.4g (avg %.4g) %.2f steps/s, checkpoint at %d\n",
 		st.Step, st.TotalSteps, st.Loss, st.LossAvg, st.StepsPerSec, st.CheckpointStep)
@@ -146,6 +147,29 @@ func printJobDetails(w io.Writer, j *pb.Job) {
 	if st.Finished != nil {
 		fmt.Fprintf(w, "finished:        %s\n", st.Finished.AsTime().Local().Format(time.DateTime))
 	}
+}
+
+// recipeFlags names a spec's boolean recipe switches that are on, each after a space.
+func recipeFlags(sp *pb.ConceptJobSpec) string {
+	var b strings.Builder
+	for _, f := range []struct {
+		on   bool
+		name string
+	}{{sp.ScaleLr, "scale_lr"}, {sp.NoBaseFlow, "no_base_flow"}, {sp.TokenOnly, "token_only"}} {
+		if f.on {
+			b.WriteString(" " + f.name)
+		}
+	}
+	return b.String()
+}
+
+// entryPlan says how a job's bank entry is extracted: its prompt and its places.
+func entryPlan(sp *pb.ConceptJobSpec) string {
+	s := fmt.Sprintf("from %q", sp.ExtractPrompt)
+	if sp.Places > 1 {
+		s += fmt.Sprintf(", %d places (after %s)", sp.Places, strings.Join(sp.PlaceFillers, ", "))
+	}
+	return s
 }
 
 func newJobsShowCmd() *cobra.Command {
