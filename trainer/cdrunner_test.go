@@ -6,12 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 
 	"github.com/latexblend/latexblend/blend"
-	"github.com/latexblend/latexblend/model/safetensors"
 	pb "github.com/latexblend/latexblend/proto/latexblend/v1"
 )
 
@@ -129,15 +127,16 @@ type reporterFunc func(step int, loss float32)
 
 func (f reporterFunc) Report(step int, loss float32) { f(step, loss) }
 
-// TestCDRunnerTokenOnlyPlaces: a job's token_only reaches the recipe (the delta's
-// projections stay the base model's) and its places and fillers reach the extraction.
+// TestCDRunnerTokenOnlyPlaces: a job's token_only reaches the recipe (the delta holds
+// the token rows alone; checkpoints work) and its places and fillers reach the
+// extraction.
 func TestCDRunnerTokenOnlyPlaces(t *testing.T) {
 	if pb.MaxPlaces != blend.MaxPlaces {
 		t.Fatalf("the job spec allows %d places, the bank %d", pb.MaxPlaces, blend.MaxPlaces)
 	}
 	imgs := testJobImages(t)
 	spec := &pb.ConceptJobSpec{ConceptName: "rex", ClassNoun: "dog", Steps: 2, Resolution: 32, Seed: 5, LearningRate: 5e-3,
-		InstanceImages: imgs.inst, RegularizationImages: imgs.reg, UploadId: "x",
+		InstanceImages: imgs.inst, RegularizationImages: imgs.reg, UploadId: "x", CheckpointEvery: 1,
 		TokenOnly: true, Places: 3, PlaceFillers: []string{"cat", "cow"}}
 	job := &JobContext{JobID: "j", Spec: spec, Rank: 0, Size: 1, Data: imgs, Checkpoints: &memCheckpoints{}}
 	res, err := NewCDRunner(tinyModelDir(t)).Run(context.Background(), job)
@@ -169,26 +168,7 @@ func TestCDRunnerTokenOnlyPlaces(t *testing.T) {
 	if r, err := ParseRecipe(d.Recipe); err != nil || !r.TokenOnly {
 		t.Errorf("delta recipe %+v (%v), want token_only", r, err)
 	}
-	f, err := safetensors.Open(filepath.Join(tinyModelDir(t), "unet", "diffusion_pytorch_model.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	kv := 0
-	for name, w := range d.Weights {
-		if !strings.Contains(name, "attn2.to_k") && !strings.Contains(name, "attn2.to_v") {
-			continue
-		}
-		kv++
-		base, _, err := f.Float32(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !slices.Equal(w, base) {
-			t.Errorf("token-only job changed %s", name)
-		}
-	}
-	if kv == 0 {
-		t.Error("the delta holds no attn2 to_k/to_v")
+	if len(d.Weights) != 0 {
+		t.Errorf("the token-only delta holds %d weights, want none (the projections stay the base model's)", len(d.Weights))
 	}
 }

@@ -23,7 +23,7 @@ const (
 // slotNames names the optimizer slots in optimized() order.
 func (t *Trainer) slotNames() []string {
 	var out []string
-	for _, p := range t.tr.kv {
+	for _, p := range t.trainedKV() {
 		out = append(out, p.Name)
 	}
 	for i := range t.tr.tables {
@@ -137,6 +137,8 @@ func compatibleRecipes(a, b Recipe) error {
 		return fmt.Errorf("modifier token %q, this run uses %q", a.ModifierToken, b.ModifierToken)
 	case a.BaseFlow != b.BaseFlow:
 		return fmt.Errorf("base flow %v, this run has %v", a.BaseFlow, b.BaseFlow)
+	case a.TokenOnly != b.TokenOnly:
+		return fmt.Errorf("token_only %v, this run has %v (they train different weights)", a.TokenOnly, b.TokenOnly)
 	case a.Seed != b.Seed:
 		return fmt.Errorf("seed %d, this run has %d (the steps' random streams would differ)", a.Seed, b.Seed)
 	case a.DecayFrozenRows != b.DecayFrozenRows:

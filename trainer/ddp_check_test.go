@@ -192,14 +192,16 @@ func checkMean(local, reduced [2][][]float32, name func(int) string) string {
 // in trainables.gradBuffers order, then the losses.
 func (t *Trainer) allReduceBufferName(i int) string {
 	var names []string
-	for _, p := range t.tr.kv {
-		names = append(names, p.Name)
-	}
-	for _, p := range t.tr.frozen {
-		names = append(names, p.Name)
-	}
-	if t.tr.projection != nil {
-		names = append(names, t.tr.projection.Name)
+	if !t.recipe.TokenOnly { // token-only runs average the token rows alone
+		for _, p := range t.tr.kv {
+			names = append(names, p.Name)
+		}
+		for _, p := range t.tr.frozen {
+			names = append(names, p.Name)
+		}
+		if t.tr.projection != nil {
+			names = append(names, t.tr.projection.Name)
+		}
 	}
 	for ti := range t.tr.tables {
 		for _, row := range t.tr.rows {

@@ -37,7 +37,8 @@ type Delta struct {
 	Recipe                   string
 	Step                     int
 	BaseModelID              string
-	// Weights holds each trained UNet parameter ([out, in], row-major) and Shapes its shape.
+	// Weights holds each trained UNet parameter ([out, in], row-major) and Shapes its
+	// shape. A parameter it lacks is the base model's: a token-only delta holds none.
 	Weights map[string][]float32
 	Shapes  map[string][]int
 	// Rows are the modifier token's embedding rows of text_encoder and text_encoder_2.
@@ -50,7 +51,7 @@ func (t *Trainer) Delta() *Delta {
 		ModifierToken: t.recipe.ModifierToken, ClassNoun: t.recipe.ClassNoun, Recipe: t.recipe.JSON(),
 		Step: t.step, BaseModelID: t.base.Identity, Weights: map[string][]float32{}, Shapes: map[string][]int{},
 	}
-	for _, p := range t.tr.kv {
+	for _, p := range t.trainedKV() {
 		d.Weights[p.Name] = append([]float32(nil), p.Value.Data().([]float32)...)
 		d.Shapes[p.Name] = []int(p.Shape())
 	}

@@ -3,6 +3,7 @@ package trainer
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/latexblend/latexblend/allreduce"
 	"github.com/latexblend/latexblend/nn"
@@ -85,14 +86,30 @@ func (t *Trainer) Step() int { return t.step }
 // ModifierID is the modifier token's id in both tokenizers.
 func (t *Trainer) ModifierID() int { return t.modifier }
 
-// optimized lists the optimizer's slots: every kv weight (none with
-// Recipe.TokenOnly), then the modifier rows of both tables; params and grads are the
-// matching value and gradient slices.
+// trainedKV lists the attn2 to_k/to_v parameters the recipe trains: every one, or none
+// with Recipe.TokenOnly (they stay the base model's, so deltas and checkpoints leave
+// them out).
+func (t *Trainer) trainedKV() []*nn.Param {
+	if t.recipe.TokenOnly {
+		return nil
+	}
+	return t.tr.kv
+}
+
+// untrainedGrads is how many of the gradient buffers, at their start, the recipe does
+// not train: all but the token rows' with Recipe.TokenOnly, else none (the full recipe
+// averages and clips every buffer).
+func (t *Trainer) untrainedGrads() int {
+	if !t.recipe.TokenOnly {
+		return 0
+	}
+	return len(t.tr.gradBuffers()) - t.tr.tokenGradCount()
+}
+
+// optimized lists the optimizer's slots: every trained kv weight, then the modifier
+// rows of both tables; params and grads are the matching value and gradient slices.
 func (t *Trainer) optimized() (params, grads [][]float32) {
-	for _, p := range t.tr.kv {
-		if t.recipe.TokenOnly {
-			break
-		}
+	for _, p := range t.trainedKV() {
 		params = append(params, p.Value.Data().([]float32))
 		grads = append(grads, p.Grad.Data().([]float32))
 	}
@@ -146,19 +163,19 @@ func (t *Trainer) TrainStep(ctx context.Context, d *StepData) (*StepResult, erro
 		return nil, err
 	}
 	grads := t.tr.gradBuffers()
+	// With Recipe.TokenOnly only the token rows (the last slices) are trained: the
+	// ranks average them alone, and every other gradient (kv, the base flow's copies,
+	// text_projection) is dropped so that clipping sees the rows' norm alone.
+	untrained := t.untrainedGrads()
 	if t.reducer != nil {
 		losses := []float32{float32(sr.Loss), float32(sr.InstanceLoss), float32(sr.PriorLoss)}
-		if err := t.reducer.AllReduce(ctx, allreduce.Mean, append(grads, losses)...); err != nil {
+		if err := t.reducer.AllReduce(ctx, allreduce.Mean, append(slices.Clip(grads[untrained:]), losses)...); err != nil {
 			return nil, fmt.Errorf("training step %d: averaging gradients: %w", t.step+1, err)
 		}
 		sr.Loss, sr.InstanceLoss, sr.PriorLoss = float64(losses[0]), float64(losses[1]), float64(losses[2])
 	}
-	if t.recipe.TokenOnly {
-		// Only the token rows are trained: drop every other gradient (kv, the base
-		// flow's copies, text_projection) so that clipping sees the rows' norm alone.
-		for _, g := range grads[:len(grads)-t.tr.tokenGradCount()] {
-			clear(g)
-		}
+	for _, g := range grads[:untrained] {
+		clear(g)
 	}
 	sr.GradNorm = clipGradNorm(grads, t.recipe.MaxGradNorm)
 	if err := t.applyUpdate(); err != nil {
