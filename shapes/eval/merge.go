@@ -12,14 +12,17 @@ import (
 
 // MergeDeltas averages the fine-tuned weights of several concepts' deltas into one set,
 // as Custom Diffusion users merge separately trained concepts into one model: every
-// attn2 to_k/to_v weight is the mean of the deltas' weights. The deltas must hold the
-// same weights with the same shapes and come from the same base model; their modifier
-// tokens must differ (each keeps its own embedding rows, see InstallTokens).
-func MergeDeltas(deltas []*trainer.Delta) (map[string][]float32, error) {
+// attn2 to_k/to_v weight is the mean of the deltas' weights. A delta that holds no
+// weights (token-only, trainer.Recipe.TokenOnly) stands for the base model's, read from
+// base; the others must hold the same weights with the same shapes. All must come from
+// the same base model, and their modifier tokens must differ (each keeps its own
+// embedding rows, see InstallTokens). Only token-only deltas merge into no weights.
+func MergeDeltas(base *nn.Params, deltas []*trainer.Delta) (map[string][]float32, error) {
 	if len(deltas) == 0 {
 		return nil, fmt.Errorf("eval: merging no deltas")
 	}
 	first := deltas[0]
+	var trained *trainer.Delta // the first delta that holds weights
 	tokens := map[string]bool{}
 	for i, d := range deltas {
 		if tokens[d.ModifierToken] {
@@ -31,22 +34,26 @@ func MergeDeltas(deltas []*trainer.Delta) (map[string][]float32, error) {
 			return nil, fmt.Errorf("eval: merging deltas: %s was trained on base model %s, %s on %s",
 				d.ModifierToken, d.BaseModelID, first.ModifierToken, first.BaseModelID)
 		}
-		if len(d.Weights) != len(first.Weights) {
+		if len(d.Weights) == 0 {
+			continue
+		}
+		if trained == nil {
+			trained = d
+		} else if len(d.Weights) != len(trained.Weights) {
 			return nil, fmt.Errorf("eval: merging deltas: %s holds %d weights, %s %d",
-				d.ModifierToken, len(d.Weights), first.ModifierToken, len(first.Weights))
+				d.ModifierToken, len(d.Weights), trained.ModifierToken, len(trained.Weights))
 		}
 	}
-	out := make(map[string][]float32, len(first.Weights))
-	for name, w0 := range first.Weights {
+	if trained == nil {
+		return map[string][]float32{}, nil
+	}
+	out := make(map[string][]float32, len(trained.Weights))
+	for name, w0 := range trained.Weights {
 		sum := make([]float64, len(w0))
 		for _, d := range deltas {
-			w, ok := d.Weights[name]
-			if !ok {
-				return nil, fmt.Errorf("eval: merging deltas: %s lacks weight %q", d.ModifierToken, name)
-			}
-			if len(w) != len(w0) || !slices.Equal(d.Shapes[name], first.Shapes[name]) {
-				return nil, fmt.Errorf("eval: merging deltas: weight %q is %v in %s, %v in %s",
-					name, d.Shapes[name], d.ModifierToken, first.Shapes[name], first.ModifierToken)
+			w, err := mergeInput(base, d, name, trained)
+			if err != nil {
+				return nil, err
 			}
 			for i, v := range w {
 				sum[i] += float64(v)
@@ -59,6 +66,31 @@ func MergeDeltas(deltas []*trainer.Delta) (map[string][]float32, error) {
 		out[name] = m
 	}
 	return out, nil
+}
+
+// mergeInput is delta d's weight name for MergeDeltas: its own, or base's when d holds
+// no weights; it must have the size and shape of ref's.
+func mergeInput(base *nn.Params, d *trainer.Delta, name string, ref *trainer.Delta) ([]float32, error) {
+	want := ref.Weights[name]
+	if len(d.Weights) == 0 {
+		p := base.Get(name)
+		if p == nil {
+			return nil, fmt.Errorf("eval: merging deltas: the base model has no weight %q (held by %s)", name, ref.ModifierToken)
+		}
+		if !slices.Equal([]int(p.Shape()), ref.Shapes[name]) {
+			return nil, fmt.Errorf("eval: merging deltas: weight %q is %v in the base model, %v in %s", name, []int(p.Shape()), ref.Shapes[name], ref.ModifierToken)
+		}
+		return p.Value.Data().([]float32), nil
+	}
+	w, ok := d.Weights[name]
+	if !ok {
+		return nil, fmt.Errorf("eval: merging deltas: %s lacks weight %q", d.ModifierToken, name)
+	}
+	if len(w) != len(want) || !slices.Equal(d.Shapes[name], ref.Shapes[name]) {
+		return nil, fmt.Errorf("eval: merging deltas: weight %q is %v in %s, %v in %s",
+			name, d.Shapes[name], d.ModifierToken, ref.Shapes[name], ref.ModifierToken)
+	}
+	return w, nil
 }
 
 // ApplyWeights overwrites parameters of params in place with weights (graphs read

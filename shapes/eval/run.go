@@ -415,7 +415,7 @@ func (r *runner) merge(pr Prompt) (restore func(), err error) {
 	for _, c := range pr.Concepts {
 		ds = append(ds, r.bank.Deltas[c.Name])
 	}
-	w, err := MergeDeltas(ds)
+	w, err := MergeDeltas(r.p.UNet.Params(), ds)
 	if err != nil {
 		return nil, err
 	}
