@@ -101,12 +101,10 @@ func Extract(base *Base, d *Delta, opts ExtractOptions) (*blend.Entry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("extract: %w", err)
 	}
-	p := base.Prompt
-	start, end, err := slotPositions(p.Tokenizer, opts.Prompt, opts.Token, opts.ClassNoun)
+	ids1, ids2, start, end, err := slotIDs(base, opts.Prompt, opts.Token, opts.ClassNoun)
 	if err != nil {
 		return nil, fmt.Errorf("extract: %w", err)
 	}
-	ids1, ids2 := p.Tokenizer.EncodePadded(opts.Prompt), p.Tokenizer2.EncodePadded(opts.Prompt)
 	if ids1[start] != id {
 		return nil, fmt.Errorf("extract: prompt %q must hold %s right before %q (position %d holds token %d)", opts.Prompt, opts.Token, opts.ClassNoun, start, ids1[start])
 	}
@@ -127,11 +125,10 @@ func Extract(base *Base, d *Delta, opts ExtractOptions) (*blend.Entry, error) {
 	}
 	for k := 2; k <= opts.Places; k++ {
 		prompt := PlacePrompt(opts.Fillers[:k-1], opts.Token, opts.ClassNoun)
-		s, en, err := slotPositions(p.Tokenizer, prompt, opts.Token, opts.ClassNoun)
+		ids1, ids2, s, en, err := slotIDs(base, prompt, opts.Token, opts.ClassNoun)
 		if err != nil {
 			return nil, fmt.Errorf("extract: place %d: %w", k, err)
 		}
-		ids1, ids2 := p.Tokenizer.EncodePadded(prompt), p.Tokenizer2.EncodePadded(prompt)
 		if ids1[s] != id || en-s != e.NTok {
 			return nil, fmt.Errorf("extract: place %d: the class noun %q is found in a filler of %q before %s; choose fillers that do not hold it", k, opts.ClassNoun, prompt, opts.Token)
 		}
@@ -159,6 +156,16 @@ func (o ExtractOptions) checkPlaces() error {
 		}
 	}
 	return nil
+}
+
+// slotIDs is prompt's slot of token followed by noun ([start, end), see slotPositions)
+// and its padded ids for both of base's tokenizers.
+func slotIDs(base *Base, prompt, token, noun string) (ids1, ids2 []int, start, end int, err error) {
+	p := base.Prompt
+	if start, end, err = slotPositions(p.Tokenizer, prompt, token, noun); err != nil {
+		return nil, nil, 0, 0, err
+	}
+	return p.Tokenizer.EncodePadded(prompt), p.Tokenizer2.EncodePadded(prompt), start, end, nil
 }
 
 // slotKV encodes the padded prompt ids and returns, for every attn2 layer of base's
