@@ -345,17 +345,25 @@ func (r *runner) generate(ctx context.Context, m Method, pr Prompt) ([]image.Ima
 // oracleEntry returns the concept's perfect entry (Oracle), made once per run from
 // the base model's own text encoders and cross-attention.
 func (r *runner) oracleEntry(c EvalConcept) (*blend.Entry, error) {
-	if e, ok := r.oracle[c.Name]; ok {
+	return cachedEntry(&r.oracle, c.Name, "oracle entry", func() (*blend.Entry, error) {
+		return trainer.WordsEntry(r.base(), shapes.TextureAdjective(c.Texture), c.Class.String(), time.Now().UTC())
+	})
+}
+
+// cachedEntry returns (*cache)[name], made by build on first use; what names the entry
+// in errors.
+func cachedEntry(cache *map[string]*blend.Entry, name, what string, build func() (*blend.Entry, error)) (*blend.Entry, error) {
+	if e, ok := (*cache)[name]; ok {
 		return e, nil
 	}
-	e, err := trainer.WordsEntry(r.base(), shapes.TextureAdjective(c.Texture), c.Class.String(), time.Now().UTC())
+	e, err := build()
 	if err != nil {
-		return nil, fmt.Errorf("oracle entry of %s: %w", c.Name, err)
+		return nil, fmt.Errorf("%s of %s: %w", what, name, err)
 	}
-	if r.oracle == nil {
-		r.oracle = map[string]*blend.Entry{}
+	if *cache == nil {
+		*cache = map[string]*blend.Entry{}
 	}
-	r.oracle[c.Name] = e
+	(*cache)[name] = e
 	return e, nil
 }
 
@@ -366,20 +374,10 @@ const maxEvalConcepts = 3
 // placedEntry returns the concept's entry with per-place rows (Places), extracted
 // once per run from its delta.
 func (r *runner) placedEntry(c EvalConcept) (*blend.Entry, error) {
-	if e, ok := r.placed[c.Name]; ok {
-		return e, nil
-	}
-	d := r.bank.Deltas[c.Name]
-	e, err := trainer.Extract(r.base(), d, trainer.ExtractOptions{Places: maxEvalConcepts,
-		Fillers: PlaceFillers(c.Class, maxEvalConcepts-1), Created: time.Now().UTC()})
-	if err != nil {
-		return nil, fmt.Errorf("per-place entry of %s: %w", c.Name, err)
-	}
-	if r.placed == nil {
-		r.placed = map[string]*blend.Entry{}
-	}
-	r.placed[c.Name] = e
-	return e, nil
+	return cachedEntry(&r.placed, c.Name, "per-place entry", func() (*blend.Entry, error) {
+		return trainer.Extract(r.base(), r.bank.Deltas[c.Name], trainer.ExtractOptions{Places: maxEvalConcepts,
+			Fillers: PlaceFillers(c.Class, maxEvalConcepts-1), Created: time.Now().UTC()})
+	})
 }
 
 // promptEntry returns the concept's entry taken from the words prompt (Context: pr's
