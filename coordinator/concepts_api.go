@@ -23,7 +23,7 @@ import (
 func ConceptToProto(r trainer.ConceptRecord) *pb.Concept {
 	return &pb.Concept{Name: r.Name, Digest: r.Digest, SizeBytes: r.Size, ClassNoun: r.ClassNoun,
 		ModifierToken: r.ModifierToken, NTok: int32(r.NTok), BaseModelId: r.BaseModelID, JobId: r.JobID,
-		Created: timestamppb.New(r.Created), RecipeJson: r.Recipe}
+		Created: timestamppb.New(r.Created), RecipeJson: r.Recipe, Places: int32(max(r.Places, 1))}
 }
 
 func getConcept(ctx context.Context, cli *clientv3.Client, name string) (trainer.ConceptRecord, int64, error) {
@@ -195,7 +195,7 @@ func (c *Coordinator) importEntry(ctx context.Context, h *pb.ImportConceptHeader
 	}
 	rec = trainer.ConceptRecord{Name: h.Name, Object: h.Name + "/" + strings.TrimPrefix(digest, "sha256:"), Digest: digest,
 		Size: int64(len(b)), ClassNoun: info.ClassNoun, ModifierToken: info.ModifierToken, NTok: info.NTok,
-		BaseModelID: info.BaseModelID, Recipe: info.Recipe, Created: time.Now().UTC()}
+		BaseModelID: info.BaseModelID, Recipe: info.Recipe, Created: time.Now().UTC(), Places: info.Places}
 	store := c.buckets[trainer.BucketConcepts]
 	old, oldRev, err := getConcept(ctx, c.node.Etcd, h.Name)
 	if err != nil && !errors.Is(err, service.ErrNotFound) {

@@ -184,7 +184,7 @@ func (s *Service) finish(ctx context.Context, a Assignment, assignRev int64, res
 	rec := ConceptRecord{
 		Name: name, Object: name + "/" + strings.TrimPrefix(digest, "sha256:"), Digest: digest, Size: int64(len(res.Entry)),
 		ClassNoun: info.ClassNoun, ModifierToken: info.ModifierToken, NTok: info.NTok, BaseModelID: info.BaseModelID,
-		JobID: a.Job, Recipe: info.Recipe, Created: time.Now().UTC(),
+		JobID: a.Job, Recipe: info.Recipe, Created: time.Now().UTC(), Places: info.Places,
 	}
 	concepts, deltas := s.buckets[BucketConcepts], s.buckets[BucketDeltas]
 	if _, err := concepts.PutBytes(ctx, rec.Object, res.Entry); err != nil {

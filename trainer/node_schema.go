@@ -131,6 +131,9 @@ type ConceptRecord struct {
 	JobID         string    `json:"job_id,omitempty"`
 	Recipe        string    `json:"recipe,omitempty"`
 	Created       time.Time `json:"created"`
+	// Places the entry holds rows for (EntryInfo.Places); 0 in records written before
+	// the per-place extension, which hold 1.
+	Places int `json:"places,omitempty"`
 }
 
 // MarshalJob encodes a job record.

@@ -339,6 +339,7 @@ func newConceptShowCmd() *cobra.Command {
 				}
 				c, w := resp.Concept, cmd.OutOrStdout()
 				fmt.Fprintf(w, "name:        %s\nclass noun:  %s\ntoken:       %s\nn_tok:       %d\n", c.Name, c.ClassNoun, c.ModifierToken, c.NTok)
+				fmt.Fprintf(w, "places:      %d\n", c.Places)
 				fmt.Fprintf(w, "digest:      %s\nbytes:       %d\nbase model:  %s\n", c.Digest, c.SizeBytes, orDash(c.BaseModelId))
 				fmt.Fprintf(w, "job:         %s\ncreated:     %s\nrecipe:      %s\n", orDash(c.JobId),
 					c.Created.AsTime().Local().Format(time.DateTime), orDash(c.RecipeJson))

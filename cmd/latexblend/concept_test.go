@@ -111,7 +111,7 @@ func TestConceptAndJobsCommands(t *testing.T) {
 	if out := must("concept", "ls"); !strings.Contains(out, "mydog") || !strings.Contains(out, "concepts=1") {
 		t.Errorf("concept ls:\n%s", out)
 	}
-	if out := must("concept", "show", "mydog"); !strings.Contains(out, digest) || !strings.Contains(out, jobID) {
+	if out := must("concept", "show", "mydog"); !strings.Contains(out, digest) || !strings.Contains(out, jobID) || !strings.Contains(out, "places:      1\n") {
 		t.Errorf("concept show:\n%s", out)
 	}
 	file := filepath.Join(home, "mydog.safetensors")

@@ -57,7 +57,10 @@ type Concept struct {
 	Created *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=created,proto3" json:"created,omitempty"`
 	// The training recipe as recorded in the entry's metadata (JSON; may be empty for
 	// imported entries).
-	RecipeJson    string `protobuf:"bytes,10,opt,name=recipe_json,json=recipeJson,proto3" json:"recipe_json,omitempty"`
+	RecipeJson string `protobuf:"bytes,10,opt,name=recipe_json,json=recipeJson,proto3" json:"recipe_json,omitempty"`
+	// Places the entry holds K/V rows for: 1 for the bank entry alone, more with the
+	// per-place extension (ConceptJobSpec.places; docs/blend.md, "Per-place rows").
+	Places        int32 `protobuf:"varint,11,opt,name=places,proto3" json:"places,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -162,6 +165,13 @@ func (x *Concept) GetRecipeJson() string {
 	return ""
 }
 
+func (x *Concept) GetPlaces() int32 {
+	if x != nil {
+		return x.Places
+	}
+	return 0
+}
+
 // DataChunk is one piece of a byte stream (a concept entry in DownloadConcept and
 // ImportConcept). Chunks arrive in order; offset lets the receiver check for gaps.
 type DataChunk struct {
@@ -233,7 +243,7 @@ var File_latexblend_v1_concept_proto protoreflect.FileDescriptor
 
 const file_latexblend_v1_concept_proto_rawDesc = "" +
 	"\n" +
-	"\x1blatexblend/v1/concept.proto\x12\rlatexblend.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc1\x02\n" +
+	"\x1blatexblend/v1/concept.proto\x12\rlatexblend.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd9\x02\n" +
 	"\aConcept\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06digest\x18\x02 \x01(\tR\x06digest\x12\x1d\n" +
@@ -248,7 +258,8 @@ const file_latexblend_v1_concept_proto_rawDesc = "" +
 	"\acreated\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\acreated\x12\x1f\n" +
 	"\vrecipe_json\x18\n" +
 	" \x01(\tR\n" +
-	"recipeJson\"K\n" +
+	"recipeJson\x12\x16\n" +
+	"\x06places\x18\v \x01(\x05R\x06places\"K\n" +
 	"\tDataChunk\x12\x16\n" +
 	"\x06offset\x18\x01 \x01(\x03R\x06offset\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\x12\x12\n" +
