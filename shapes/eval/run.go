@@ -55,7 +55,7 @@ type Config struct {
 
 // DefaultConfig is the evaluation's standard setting.
 func DefaultConfig() Config {
-	return Config{Seeds: 4, Steps: 20, GuidanceScale: 5}
+	return Config{Seeds: 8, Steps: 20, GuidanceScale: 5}
 }
 
 // MethodResult is one method's outcome.
