@@ -23,6 +23,8 @@ type BenchConfig struct {
 	Batch      int
 	// NATSURL is the ring's server (empty: an embedded one).
 	NATSURL string
+	// TokenOnly trains the token rows alone (Recipe.TokenOnly).
+	TokenOnly bool
 }
 
 // BenchRun is one gang size's measurement.
@@ -32,6 +34,9 @@ type BenchRun struct {
 	StepsPerSec, StepMS float64
 	// AllReduceShare is the fraction of rank 0's step time spent in the all-reduce.
 	AllReduceShare float64
+	// AllReduceFloats is how many values a step's all-reduce averages (gradients and
+	// the three losses); 0 for one rank.
+	AllReduceFloats int
 }
 
 // BenchResult holds every run.
@@ -39,23 +44,26 @@ type BenchResult struct {
 	Runs       []BenchRun
 	Resolution int
 	Steps      int
+	TokenOnly  bool
 }
 
 // Line is the key=value summary.
 func (r BenchResult) Line() string {
 	var b strings.Builder
 	for _, run := range r.Runs {
-		fmt.Fprintf(&b, "steps_per_sec_%d=%.3f step_ms_%d=%.1f allreduce_share_%d=%.4f ", run.Ranks, run.StepsPerSec, run.Ranks, run.StepMS, run.Ranks, run.AllReduceShare)
+		fmt.Fprintf(&b, "steps_per_sec_%d=%.3f step_ms_%d=%.1f allreduce_share_%d=%.4f allreduce_floats_%d=%d ",
+			run.Ranks, run.StepsPerSec, run.Ranks, run.StepMS, run.Ranks, run.AllReduceShare, run.Ranks, run.AllReduceFloats)
 	}
-	fmt.Fprintf(&b, "resolution=%d steps=%d", r.Resolution, r.Steps)
+	fmt.Fprintf(&b, "resolution=%d steps=%d token_only=%t", r.Resolution, r.Steps, r.TokenOnly)
 	return b.String()
 }
 
-// timedReducer records how long each all-reduce takes.
+// timedReducer records how long each all-reduce takes and how many values it averages.
 type timedReducer struct {
-	inner Reducer
-	mu    sync.Mutex
-	calls []time.Duration
+	inner  Reducer
+	mu     sync.Mutex
+	calls  []time.Duration
+	floats int // of the last call
 }
 
 func (t *timedReducer) AllReduce(ctx context.Context, op allreduceOp, bufs ...[]float32) error {
@@ -64,8 +72,13 @@ func (t *timedReducer) AllReduce(ctx context.Context, op allreduceOp, bufs ...[]
 	if t.inner != nil {
 		err = t.inner.AllReduce(ctx, op, bufs...)
 	}
+	n := 0
+	for _, b := range bufs {
+		n += len(b)
+	}
 	t.mu.Lock()
 	t.calls = append(t.calls, time.Since(start))
+	t.floats = n
 	t.mu.Unlock()
 	return err
 }
@@ -86,10 +99,10 @@ func RunBench(ctx context.Context, cfg BenchConfig) (BenchResult, error) {
 		cfg.Batch = 1
 	}
 	inst, reg := benchImages(2, 1), benchImages(2, 2)
-	res := BenchResult{Resolution: cfg.Resolution, Steps: cfg.Steps}
+	res := BenchResult{Resolution: cfg.Resolution, Steps: cfg.Steps, TokenOnly: cfg.TokenOnly}
 	for _, n := range cfg.Ranks {
 		r := DefaultRecipe("dog")
-		r.Steps, r.Resolution, r.Batch = cfg.Steps, cfg.Resolution, cfg.Batch
+		r.Steps, r.Resolution, r.Batch, r.TokenOnly = cfg.Steps, cfg.Resolution, cfg.Batch, cfg.TokenOnly
 		var stamps []time.Time
 		var timer *timedReducer
 		_, err := RunLocal(ctx, LocalConfig{
@@ -117,6 +130,7 @@ func RunBench(ctx context.Context, cfg BenchConfig) (BenchResult, error) {
 			}
 			if n > 1 {
 				run.AllReduceShare = red.Seconds() / el.Seconds()
+				run.AllReduceFloats = timer.floats
 			}
 		}
 		res.Runs = append(res.Runs, run)
