@@ -127,6 +127,11 @@ func (c *CDRunner) Run(ctx context.Context, job *JobContext) (*Result, error) {
 		return nil, err
 	}
 	defer t.Close()
+	// A prompt or filler the entry cannot be extracted with fails the job now, not
+	// after its training.
+	if err := CheckExtract(t.base, ExtractOptionsFromSpec(job.Spec), recipe.ModifierToken, recipe.ClassNoun, t.ModifierID()); err != nil {
+		return nil, fmt.Errorf("the job's entry could not be extracted: %w", err)
+	}
 	if job.Checkpoints != nil {
 		step, ck, err := job.Checkpoints.Load(ctx)
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -170,5 +171,23 @@ func TestCDRunnerTokenOnlyPlaces(t *testing.T) {
 	}
 	if len(d.Weights) != 0 {
 		t.Errorf("the token-only delta holds %d weights, want none (the projections stay the base model's)", len(d.Weights))
+	}
+}
+
+// TestCDRunnerChecksExtractionFirst: a filler that holds the class noun passes the
+// spec's validation (it is another noun; TestSubmitConceptJobValidate) but cannot give
+// place 2's rows; the job fails before its first step, naming the filler's prompt.
+func TestCDRunnerChecksExtractionFirst(t *testing.T) {
+	imgs := testJobImages(t)
+	spec := &pb.ConceptJobSpec{ConceptName: "rex", ClassNoun: "dog", Steps: 2, Resolution: 32, Seed: 5, UploadId: "x",
+		InstanceImages: imgs.inst, Places: 2, PlaceFillers: []string{"hot dog"}}
+	steps := &stepLog{}
+	job := &JobContext{JobID: "j", Spec: spec, Rank: 0, Size: 1, Data: imgs, Checkpoints: &memCheckpoints{}, Progress: steps}
+	_, err := NewCDRunner(tinyModelDir(t)).Run(context.Background(), job)
+	if err == nil || !strings.Contains(err.Error(), `"a hot dog and <new1> dog"`) {
+		t.Fatalf("got error %v, want one naming the place-2 prompt", err)
+	}
+	if len(steps.steps) != 0 {
+		t.Errorf("the job trained %d steps before failing", len(steps.steps))
 	}
 }

@@ -76,21 +76,10 @@ func slotPositions(tok *clip.Tokenizer, prompt, token, noun string) (start, end 
 // the prompt embedding — the rows the reference's get_concept_bank stores. base's text
 // encoders get the token rows (added when the token is new to them).
 func Extract(base *Base, d *Delta, opts ExtractOptions) (*blend.Entry, error) {
-	if opts.ClassNoun == "" {
-		opts.ClassNoun = d.ClassNoun
-	}
-	if opts.Token == "" {
-		opts.Token = d.ModifierToken
-	}
-	if opts.Token != d.ModifierToken {
+	if opts.Token != "" && opts.Token != d.ModifierToken {
 		return nil, fmt.Errorf("extract: token %q, but the delta trains %q", opts.Token, d.ModifierToken)
 	}
-	if opts.Prompt == "" {
-		opts.Prompt = DefaultExtractPrompt(opts.Token, opts.ClassNoun)
-	}
-	if opts.Created.IsZero() {
-		opts.Created = time.Now().UTC()
-	}
+	opts = opts.filled(d.ClassNoun, d.ModifierToken)
 	if err := opts.checkPlaces(); err != nil {
 		return nil, err
 	}
@@ -101,12 +90,9 @@ func Extract(base *Base, d *Delta, opts ExtractOptions) (*blend.Entry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("extract: %w", err)
 	}
-	ids1, ids2, start, end, err := slotIDs(base, opts.Prompt, opts.Token, opts.ClassNoun)
+	slots, err := opts.slots(base, id)
 	if err != nil {
-		return nil, fmt.Errorf("extract: %w", err)
-	}
-	if ids1[start] != id {
-		return nil, fmt.Errorf("extract: prompt %q must hold %s right before %q (position %d holds token %d)", opts.Prompt, opts.Token, opts.ClassNoun, start, ids1[start])
+		return nil, err
 	}
 	params := base.UNet.Params()
 	for name := range d.Weights {
@@ -118,28 +104,86 @@ func Extract(base *Base, d *Delta, opts ExtractOptions) (*blend.Entry, error) {
 			return nil, fmt.Errorf("extract: delta tensor %q has shape %v, the base UNet's %v", name, d.Shapes[name], []int(p.Shape()))
 		}
 	}
-	e := &blend.Entry{ClassNoun: opts.ClassNoun, ModifierToken: opts.Token, NTok: end - start, BaseModel: base.Identity,
-		Recipe: d.Recipe, Created: opts.Created}
-	if e.Layers, err = slotKV(base, ids1, ids2, start, end, d.Weights); err != nil {
-		return nil, fmt.Errorf("extract: %w", err)
-	}
-	for k := 2; k <= opts.Places; k++ {
-		prompt := PlacePrompt(opts.Fillers[:k-1], opts.Token, opts.ClassNoun)
-		ids1, ids2, s, en, err := slotIDs(base, prompt, opts.Token, opts.ClassNoun)
+	e := &blend.Entry{ClassNoun: opts.ClassNoun, ModifierToken: opts.Token, NTok: slots[0].end - slots[0].start,
+		BaseModel: base.Identity, Recipe: d.Recipe, Created: opts.Created}
+	for k, sl := range slots {
+		layers, err := slotKV(base, sl.ids1, sl.ids2, sl.start, sl.end, d.Weights)
 		if err != nil {
-			return nil, fmt.Errorf("extract: place %d: %w", k, err)
+			return nil, fmt.Errorf("extract: place %d: %w", k+1, err)
 		}
-		if ids1[s] != id || en-s != e.NTok {
-			return nil, fmt.Errorf("extract: place %d: the class noun %q is found in a filler of %q before %s; choose fillers that do not hold it", k, opts.ClassNoun, prompt, opts.Token)
-		}
-		layers, err := slotKV(base, ids1, ids2, s, en, d.Weights)
-		if err != nil {
-			return nil, fmt.Errorf("extract: place %d: %w", k, err)
+		if k == 0 {
+			e.Layers = layers
+			continue
 		}
 		e.Places = append(e.Places, layers)
-		e.PlacePrompts = append(e.PlacePrompts, prompt)
+		e.PlacePrompts = append(e.PlacePrompts, sl.prompt)
 	}
 	return e, nil
+}
+
+// CheckExtract checks, before any training, that opts can extract the entry of a
+// concept trained with token for noun on base: the prompt and fillers are well formed
+// and every place's prompt holds the token right before the noun. id is the token's id
+// (Trainer.ModifierID); base's tokenizers must know it. A cluster job checks this
+// first, so that a bad filler fails the job at once, not after its training.
+func CheckExtract(base *Base, opts ExtractOptions, token, noun string, id int) error {
+	opts = opts.filled(noun, token)
+	if err := opts.checkPlaces(); err != nil {
+		return err
+	}
+	_, err := opts.slots(base, id)
+	return err
+}
+
+// filled returns o with its empty class noun, token, prompt and time set: the first
+// two to noun and token, the prompt to DefaultExtractPrompt, the time to now.
+func (o ExtractOptions) filled(noun, token string) ExtractOptions {
+	if o.ClassNoun == "" {
+		o.ClassNoun = noun
+	}
+	if o.Token == "" {
+		o.Token = token
+	}
+	if o.Prompt == "" {
+		o.Prompt = DefaultExtractPrompt(o.Token, o.ClassNoun)
+	}
+	if o.Created.IsZero() {
+		o.Created = time.Now().UTC()
+	}
+	return o
+}
+
+// extractSlot is the concept's slot in one extraction prompt, with the prompt's padded
+// ids for both tokenizers.
+type extractSlot struct {
+	prompt     string
+	ids1, ids2 []int
+	start, end int
+}
+
+// slots finds the concept's slot (token id followed by the class noun) in the bank
+// prompt and in each later place's prompt, in place order.
+func (o ExtractOptions) slots(base *Base, id int) ([]extractSlot, error) {
+	ids1, ids2, start, end, err := slotIDs(base, o.Prompt, o.Token, o.ClassNoun)
+	if err != nil {
+		return nil, fmt.Errorf("extract: %w", err)
+	}
+	if ids1[start] != id {
+		return nil, fmt.Errorf("extract: prompt %q must hold %s right before %q (position %d holds token %d)", o.Prompt, o.Token, o.ClassNoun, start, ids1[start])
+	}
+	out := []extractSlot{{o.Prompt, ids1, ids2, start, end}}
+	for k := 2; k <= o.Places; k++ {
+		prompt := PlacePrompt(o.Fillers[:k-1], o.Token, o.ClassNoun)
+		ids1, ids2, s, en, err := slotIDs(base, prompt, o.Token, o.ClassNoun)
+		if err != nil {
+			return nil, fmt.Errorf("extract: place %d: %w", k, err)
+		}
+		if ids1[s] != id || en-s != end-start {
+			return nil, fmt.Errorf("extract: place %d: the class noun %q is found in a filler of %q before %s; choose fillers that do not hold it", k, o.ClassNoun, prompt, o.Token)
+		}
+		out = append(out, extractSlot{prompt, ids1, ids2, s, en})
+	}
+	return out, nil
 }
 
 // checkPlaces validates the per-place options before any encoding.

@@ -115,6 +115,9 @@ func TestSubmitConceptJobValidate(t *testing.T) {
 			s.TokenOnly, s.Places, s.PlaceFillers = true, 3, []string{"cat", "teddy bear"}
 		}, ""},
 		{"one place without fillers", func(s *ConceptJobSpec) { s.Places = 1 }, ""},
+		// Only the tokenizer can tell that "hot dog" holds the noun: the runner checks it
+		// before training (trainer.CheckExtract).
+		{"filler holding the noun", func(s *ConceptJobSpec) { s.Places, s.PlaceFillers = 2, []string{"hot dog"} }, ""},
 		{"places negative", func(s *ConceptJobSpec) { s.Places = -1 },
 			`spec.places: must be in 1..16 (or 0 for 1, the bank entry alone), got -1`},
 		{"places too many", func(s *ConceptJobSpec) { s.Places = MaxPlaces + 1 }, `spec.places: must be in 1..16`},
