@@ -15,7 +15,10 @@
 # DEMO_LR, DEMO_REG (regularisation images per class), DEMO_GEN_STEPS, DEMO_N (images
 # in the grid), DEMO_CFG, DEMO_MODE (replace, guidance, rectification, guidance+rectification),
 # DEMO_SEED, DEMO_STEP_TIMEOUT (seconds one step may take), DEMO_BINDING (1: the
-# reference's bind trick, which takes the texture away in the shapes world; default off). Any failure stops the
+# reference's bind trick, which takes the texture away in the shapes world; default off),
+# DEMO_TOKEN_ONLY (1: train the token rows alone, concept add --token-only; the learning
+# rate then defaults to 1e-3), DEMO_PLACES (N > 1: entries with rows for places 2 … N,
+# after the world's other classes as fillers). Any failure stops the
 # cluster, removes its endpoints file and exits non-zero saying which step failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +26,10 @@ cd "$(dirname "$0")/.."
 bin=./bin/latexblend
 out=.demo
 steps=${DEMO_STEPS:-600}
-lr=${DEMO_LR:-5e-4}
+recipe_flags=()
+if [ "${DEMO_TOKEN_ONLY:-0}" = 1 ]; then recipe_flags+=(--token-only); fi
+lr=${DEMO_LR:-$([ "${DEMO_TOKEN_ONLY:-0}" = 1 ] && echo 1e-3 || echo 5e-4)}
+places=${DEMO_PLACES:-1}
 reg_n=${DEMO_REG:-16}
 gen_steps=${DEMO_GEN_STEPS:-20}
 cfg=${DEMO_CFG:-5}
@@ -149,9 +155,16 @@ run_step "$bin" shapes render --set reg --n "$reg_n" --seed 1 --out "$out/data/r
 
 for pair in "$concept_a:$class_a" "$concept_b:$class_b"; do
   name=${pair%%:*} class=${pair##*:}
-  header "3/6 onboard $name ($class): a coordinator job on 2 trainers (ring all-reduce over NATS)"
+  place_flags=()
+  if [ "$places" -gt 1 ]; then
+    # The first places-1 of the world's other classes, in class order.
+    fillers=$(printf '%s\n' circle square triangle star ring cross | grep -vx "$class" | head -n $((places - 1)) | paste -sd, -)
+    place_flags=(--places "$places" --fillers "$fillers")
+  fi
+  header "3/6 onboard $name ($class): a coordinator job on 2 trainers (ring all-reduce over NATS)${recipe_flags[@]+, token rows only}${place_flags[@]+, places 1-$places after ${place_flags[3]}}"
   run_step "$bin" concept add "$name" --class "$class" --images "$out/data/concepts/$name" \
-    --reg "$out/data/reg/$class" --workers 2 --steps "$steps" --lr "$lr" --init-token "$init_token" --seed "$seed" --wait
+    --reg "$out/data/reg/$class" --workers 2 --steps "$steps" --lr "$lr" --init-token "$init_token" --seed "$seed" \
+    ${recipe_flags[@]+"${recipe_flags[@]}"} ${place_flags[@]+"${place_flags[@]}"} --wait
 done
 
 header "4/6 the concept bank"
