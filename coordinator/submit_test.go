@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
@@ -11,6 +12,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +20,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/latexblend/latexblend/blend"
 	"github.com/latexblend/latexblend/coordinator"
 	"github.com/latexblend/latexblend/model/safetensors"
 	pb "github.com/latexblend/latexblend/proto/latexblend/v1"
@@ -46,8 +49,9 @@ func noisyPNG(t *testing.T) []byte {
 	return buf.Bytes()
 }
 
-// entryBytes writes a concept entry with the given metadata overrides.
-func entryBytes(t *testing.T, md map[string]string) []byte {
+// entryBytes writes a concept entry with the given metadata overrides; places > 1 adds
+// the per-place rows of places 2 … places.
+func entryBytes(t *testing.T, md map[string]string, places ...int) []byte {
 	t.Helper()
 	meta := map[string]string{
 		trainer.EntryKeyFormat: trainer.EntryFormat, trainer.EntryKeyClassNoun: "dog", trainer.EntryKeyModifier: "<new1>",
@@ -58,9 +62,18 @@ func entryBytes(t *testing.T, md map[string]string) []byte {
 	}
 	path := filepath.Join(t.TempDir(), "e.safetensors")
 	rows := []float32{1, 2, 3, 4, 5, 6, 7, 8}
-	err := safetensors.WriteFile(path, []safetensors.Tensor{
+	tensors := []safetensors.Tensor{
 		{Name: "up_blocks.0.attn2.k", Shape: []int{2, 4}, F32: rows}, {Name: "up_blocks.0.attn2.v", Shape: []int{2, 4}, F32: rows},
-	}, meta)
+	}
+	if len(places) > 0 && places[0] > 1 {
+		meta[blend.EntryKeyPlaces] = strconv.Itoa(places[0])
+		for k := 2; k <= places[0]; k++ {
+			for _, kv := range []string{"k", "v"} {
+				tensors = append(tensors, safetensors.Tensor{Name: fmt.Sprintf("place%d.up_blocks.0.attn2.%s", k, kv), Shape: []int{2, 4}, F32: rows})
+			}
+		}
+	}
+	err := safetensors.WriteFile(path, tensors, meta)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +197,7 @@ func TestImportAndDeleteConcept(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cn.Digest != trainer.Digest(first) || cn.NTok != 2 || cn.ClassNoun != "dog" || cn.JobId != "" {
+	if cn.Digest != trainer.Digest(first) || cn.NTok != 2 || cn.ClassNoun != "dog" || cn.JobId != "" || cn.Places != 1 {
 		t.Errorf("imported concept = %v", cn)
 	}
 	cases := []struct {
@@ -216,9 +229,9 @@ func TestImportAndDeleteConcept(t *testing.T) {
 	if o := c.objects(ctx, trainer.BucketConcepts, ""); len(o) != 1 {
 		t.Errorf("concept objects after refused imports: %v", o)
 	}
-	second := entryBytes(t, map[string]string{trainer.EntryKeyClassNoun: "cat"})
+	second := entryBytes(t, map[string]string{trainer.EntryKeyClassNoun: "cat"}, 3)
 	cn, err = importEntry(ctx, c.api(), "imported", true, second)
-	if err != nil || cn.ClassNoun != "cat" {
+	if err != nil || cn.ClassNoun != "cat" || cn.Places != 3 {
 		t.Fatalf("replace: %v, %v", cn, err)
 	}
 	if o := c.objects(ctx, trainer.BucketConcepts, ""); len(o) != 1 || !strings.HasSuffix(o[0], strings.TrimPrefix(cn.Digest, "sha256:")) {
