@@ -21,26 +21,39 @@ func testEntry() *Entry {
 	}
 }
 
-func TestEntryRoundTrip(t *testing.T) {
+// writeAndRead writes e to a temporary file and reads it back; it returns the path too.
+func writeAndRead(t *testing.T, e *Entry) (string, *Entry) {
+	t.Helper()
 	p := filepath.Join(t.TempDir(), "dog.safetensors")
-	want := testEntry()
-	if err := WriteEntry(p, want); err != nil {
+	if err := WriteEntry(p, e); err != nil {
 		t.Fatal(err)
 	}
 	got, err := ReadEntry(p)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return p, got
+}
+
+// checkLayers reports each layer of want that got lacks or holds differently.
+func checkLayers(t *testing.T, what string, got, want map[string]LayerKV) {
+	t.Helper()
+	for m, l := range want {
+		g := got[m]
+		if g.Channels != l.Channels || !slices.Equal(g.K, l.K) || !slices.Equal(g.V, l.V) {
+			t.Errorf("%s%s: %+v, want %+v", what, m, g, l)
+		}
+	}
+}
+
+func TestEntryRoundTrip(t *testing.T) {
+	want := testEntry()
+	p, got := writeAndRead(t, want)
 	if got.ClassNoun != "dog" || got.ModifierToken != "<new1>" || got.NTok != 2 || got.BaseModel != "abc123" ||
 		got.Recipe != want.Recipe || !got.Created.Equal(want.Created) {
 		t.Errorf("metadata %+v", got)
 	}
-	for m, l := range want.Layers {
-		g := got.Layers[m]
-		if g.Channels != l.Channels || !slices.Equal(g.K, l.K) || !slices.Equal(g.V, l.V) {
-			t.Errorf("%s: %+v, want %+v", m, g, l)
-		}
-	}
+	checkLayers(t, "", got.Layers, want.Layers)
 	f, err := safetensors.Open(p)
 	if err != nil {
 		t.Fatal(err)

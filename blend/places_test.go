@@ -1,6 +1,7 @@
 package blend
 
 import (
+	"fmt"
 	"maps"
 	"path/filepath"
 	"slices"
@@ -36,15 +37,8 @@ func placedTestEntry() *Entry {
 // TestEntryPlacesRoundTrip: per-place rows are written as place<k>.<module>.k/.v with
 // the places count and prompts in the metadata, and read back as written.
 func TestEntryPlacesRoundTrip(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "dog.safetensors")
 	want := placedTestEntry()
-	if err := WriteEntry(p, want); err != nil {
-		t.Fatal(err)
-	}
-	got, err := ReadEntry(p)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, got := writeAndRead(t, want)
 	if got.NumPlaces() != 3 || !slices.Equal(got.PlacePrompts, want.PlacePrompts) {
 		t.Fatalf("places %d, prompts %q", got.NumPlaces(), got.PlacePrompts)
 	}
@@ -54,12 +48,7 @@ func TestEntryPlacesRoundTrip(t *testing.T) {
 		if used != k {
 			t.Errorf("LayersAt(%d) gave place %d", k, used)
 		}
-		for m, l := range wl {
-			g := gl[m]
-			if g.Channels != l.Channels || !slices.Equal(g.K, l.K) || !slices.Equal(g.V, l.V) {
-				t.Errorf("place %d, %s: %+v, want %+v", k, m, g, l)
-			}
-		}
+		checkLayers(t, fmt.Sprintf("place %d, ", k), gl, wl)
 	}
 	f, err := safetensors.Open(p)
 	if err != nil {
