@@ -77,11 +77,7 @@ func TestGoldenExtract(t *testing.T) {
 }
 
 func TestExtractErrors(t *testing.T) {
-	base, err := LoadBase(tinyModelDir(t), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer base.Close()
+	base := tinyBase(t)
 	d := goldenDelta(t, "latexblend_bank1", "dog")
 	for _, tc := range []struct {
 		opts ExtractOptions
@@ -136,11 +132,7 @@ func TestDeltaRoundTripAndRequiredKeys(t *testing.T) {
 // trains nothing but a token whose rows are "red"'s own; a two-token word keeps a
 // 2-row slot; an empty word or noun is refused.
 func TestWordsEntry(t *testing.T) {
-	base, err := LoadBase(tinyModelDir(t), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer base.Close()
+	base := tinyBase(t)
 	created := time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)
 	got, err := WordsEntry(base, "red", "dog", created)
 	if err != nil {
@@ -206,11 +198,7 @@ func TestWordsEntry(t *testing.T) {
 // encoders' rows have seen the first object); a prompt without the words is refused,
 // naming them.
 func TestWordsEntryIn(t *testing.T) {
-	base, err := LoadBase(tinyModelDir(t), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer base.Close()
+	base := tinyBase(t)
 	created := time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)
 	alone, err := WordsEntry(base, "blue", "cat", created)
 	if err != nil {
@@ -245,11 +233,7 @@ func TestWordsEntryIn(t *testing.T) {
 // PlacePrompt(fillers[:k-1], …); place 1's are the plain entry's; the file keeps them
 // and ParseEntry counts layers and places; bad filler options are refused by name.
 func TestExtractPlaces(t *testing.T) {
-	base, err := LoadBase(tinyModelDir(t), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer base.Close()
+	base := tinyBase(t)
 	d := goldenDelta(t, "latexblend_bank1", "dog")
 	if got := PlacePrompt([]string{"cat", "cow"}, "<new1>", "dog"); got != "a cat, a cow and <new1> dog" {
 		t.Errorf("PlacePrompt: %q", got)

@@ -28,3 +28,14 @@ func goldenI64(t *testing.T, f *safetensors.File, name string) []int64 {
 
 // tinyModelDir is the golden tiny SDXL folder.
 func tinyModelDir(t *testing.T) string { return golden.Path(t, "tiny-sdxl") }
+
+// tinyBase loads the golden tiny model for inference; it is closed when the test ends.
+func tinyBase(t *testing.T) *Base {
+	t.Helper()
+	base, err := LoadBase(tinyModelDir(t), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { base.Close() })
+	return base
+}
