@@ -120,17 +120,23 @@ func TestSmokeGolden(t *testing.T) {
 	if !strings.Contains(buf.String(), "places_fidelity_2=") {
 		t.Errorf("the report lacks places_fidelity_2: %s", buf.String())
 	}
-	replaced, err := os.ReadFile(filepath.Join(places, "replace.png"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	placed, err := os.ReadFile(filepath.Join(places, "places.png"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if bytes.Equal(replaced, placed) {
+	if gridsEqual(t, places, "replace", "places") {
 		t.Error("places.png equals replace.png: the place-2 rows made no difference")
 	}
+}
+
+// gridsEqual reports whether the grids of methods a and b in dir are the same bytes.
+func gridsEqual(t *testing.T, dir, a, b string) bool {
+	t.Helper()
+	var grids [2][]byte
+	for i, m := range []string{a, b} {
+		g, err := os.ReadFile(filepath.Join(dir, m+".png"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		grids[i] = g
+	}
+	return bytes.Equal(grids[0], grids[1])
 }
 
 // TestReferencesNeedNoEntries: base, words, oracle and the context and ordinal
@@ -156,15 +162,7 @@ func TestReferencesNeedNoEntries(t *testing.T) {
 			t.Errorf("%s: %+v, want one image", m, mr)
 		}
 	}
-	oracle, err := os.ReadFile(filepath.Join(out, "oracle.png"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	inContext, err := os.ReadFile(filepath.Join(out, "context.png"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if bytes.Equal(oracle, inContext) {
+	if gridsEqual(t, out, "oracle", "context") {
 		t.Errorf("context.png equals oracle.png: the entries taken in context made no difference")
 	}
 	cfg.Methods = []Method{Base, Replace}
