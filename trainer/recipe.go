@@ -43,7 +43,8 @@ type Recipe struct {
 	// to_k/to_v at the base model's (textual-inversion style; an extension of the
 	// reference, which trains both). The graph, losses and base flow are unchanged;
 	// the projections' gradients are dropped before clipping, so the clipping norm
-	// counts the token rows only. The delta still holds the (unchanged) projections.
+	// counts the token rows only. Deltas and checkpoints hold the rows alone (a missing
+	// projection is the base model's), and several ranks average the rows alone.
 	// An entry is then the base model's own K/V of a learnt word, the form of a
 	// perfect entry (docs/eval.md).
 	TokenOnly bool `json:"token_only,omitempty"`
