@@ -96,14 +96,14 @@ func (t *Trainer) trainedKV() []*nn.Param {
 	return t.tr.kv
 }
 
-// untrainedGrads is how many of the gradient buffers, at their start, the recipe does
-// not train: all but the token rows' with Recipe.TokenOnly, else none (the full recipe
-// averages and clips every buffer).
-func (t *Trainer) untrainedGrads() int {
+// untrainedGrads is how many of the gradient buffers grads (gradBuffers' order), at
+// their start, the recipe does not train: all but the token rows' with
+// Recipe.TokenOnly, else none (the full recipe averages and clips every buffer).
+func (t *Trainer) untrainedGrads(grads [][]float32) int {
 	if !t.recipe.TokenOnly {
 		return 0
 	}
-	return len(t.tr.gradBuffers()) - t.tr.tokenGradCount()
+	return len(grads) - t.tr.tokenGradCount()
 }
 
 // optimized lists the optimizer's slots: every trained kv weight, then the modifier
@@ -166,7 +166,7 @@ func (t *Trainer) TrainStep(ctx context.Context, d *StepData) (*StepResult, erro
 	// With Recipe.TokenOnly only the token rows (the last slices) are trained: the
 	// ranks average them alone, and every other gradient (kv, the base flow's copies,
 	// text_projection) is dropped so that clipping sees the rows' norm alone.
-	untrained := t.untrainedGrads()
+	untrained := t.untrainedGrads(grads)
 	if t.reducer != nil {
 		losses := []float32{float32(sr.Loss), float32(sr.InstanceLoss), float32(sr.PriorLoss)}
 		if err := t.reducer.AllReduce(ctx, allreduce.Mean, append(slices.Clip(grads[untrained:]), losses)...); err != nil {
