@@ -87,15 +87,32 @@ func TestEntryFloat16(t *testing.T) {
 	}
 }
 
+// zeroTensor is an F32 tensor of zeros.
+func zeroTensor(name string, shape ...int) safetensors.Tensor {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	return safetensors.Tensor{Name: name, Shape: shape, F32: make([]float32, n)}
+}
+
+// checkReadError writes a file of ts and md and checks that ReadEntry refuses it with
+// an error naming the file and containing want.
+func checkReadError(t *testing.T, md map[string]string, ts []safetensors.Tensor, want string) {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "e.safetensors")
+	if err := safetensors.WriteFile(p, ts, md); err != nil {
+		t.Fatal(err)
+	}
+	_, err := ReadEntry(p)
+	if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), p) {
+		t.Errorf("error %v, want one naming %s and containing %q", err, p, want)
+	}
+}
+
 func TestEntryReadErrors(t *testing.T) {
 	good := map[string]string{"format": EntryFormat, "class_noun": "cat", "n_tok": "2"}
-	kv := func(name string, shape ...int) safetensors.Tensor {
-		n := 1
-		for _, d := range shape {
-			n *= d
-		}
-		return safetensors.Tensor{Name: name, Shape: shape, F32: make([]float32, n)}
-	}
+	kv := zeroTensor
 	with := func(k, v string) map[string]string {
 		m := map[string]string{}
 		for a, b := range good {
@@ -119,16 +136,7 @@ func TestEntryReadErrors(t *testing.T) {
 		{"widths", good, []safetensors.Tensor{kv("m.k", 2, 3), kv("m.v", 2, 4)}, "different widths"},
 		{"created", with("created", "yesterday"), []safetensors.Tensor{kv("m.k", 2, 3), kv("m.v", 2, 3)}, "RFC 3339"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			p := filepath.Join(t.TempDir(), "e.safetensors")
-			if err := safetensors.WriteFile(p, tc.ts, tc.md); err != nil {
-				t.Fatal(err)
-			}
-			_, err := ReadEntry(p)
-			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), p) {
-				t.Errorf("error %v, want one naming %s and containing %q", err, p, tc.want)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { checkReadError(t, tc.md, tc.ts, tc.want) })
 	}
 }
 

@@ -108,9 +108,7 @@ func TestConceptPlace(t *testing.T) {
 }
 
 func TestEntryPlacesReadErrors(t *testing.T) {
-	kv := func(name string, shape ...int) safetensors.Tensor {
-		return safetensors.Tensor{Name: name, Shape: shape, F32: make([]float32, shape[0]*shape[1])}
-	}
+	kv := zeroTensor
 	md := func(places string) map[string]string {
 		m := map[string]string{"format": EntryFormat, "class_noun": "cat", "n_tok": "2"}
 		if places != "" {
@@ -138,16 +136,7 @@ func TestEntryPlacesReadErrors(t *testing.T) {
 		{"prompts", map[string]string{"format": EntryFormat, "class_noun": "cat", "n_tok": "2", EntryKeyPlaces: "2", EntryKeyPlacePrompts: "a cat"},
 			with(kv("place2.m.k", 2, 3), kv("place2.m.v", 2, 3)), "not a JSON list"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			p := filepath.Join(t.TempDir(), "e.safetensors")
-			if err := safetensors.WriteFile(p, tc.ts, tc.md); err != nil {
-				t.Fatal(err)
-			}
-			_, err := ReadEntry(p)
-			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), p) {
-				t.Errorf("error %v, want one naming %s and containing %q", err, p, tc.want)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { checkReadError(t, tc.md, tc.ts, tc.want) })
 	}
 	// A module whose own path starts with "place" but not "place<digits>." is place 1's.
 	p := filepath.Join(t.TempDir(), "e.safetensors")
