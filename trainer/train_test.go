@@ -354,8 +354,8 @@ func abs32(x float32) float32 {
 
 // TestTokenOnly: with Recipe.TokenOnly the projections stay bit for bit the base
 // model's while the token rows move; the first step's loss is the full recipe's (same
-// graph), its clipping norm is the token rows' alone, and the delta holds the rows alone
-// unchanged projections.
+// graph), its clipping norm is the token rows' alone, and the delta holds the rows
+// alone.
 func TestTokenOnly(t *testing.T) {
 	inst, reg := testData(t)
 	data, err := NewTrainData(inst, reg, 32)
