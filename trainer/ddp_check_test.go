@@ -192,16 +192,8 @@ func checkMean(local, reduced [2][][]float32, name func(int) string) string {
 // in trainables.gradBuffers order, then the losses.
 func (t *Trainer) allReduceBufferName(i int) string {
 	var names []string
-	if !t.recipe.TokenOnly { // token-only runs average the token rows alone
-		for _, p := range t.tr.kv {
-			names = append(names, p.Name)
-		}
-		for _, p := range t.tr.frozen {
-			names = append(names, p.Name)
-		}
-		if t.tr.projection != nil {
-			names = append(names, t.tr.projection.Name)
-		}
+	for _, p := range t.tr.gradParams() { // none in token-only runs
+		names = append(names, p.Name)
 	}
 	for ti := range t.tr.tables {
 		for _, row := range t.tr.rows {

@@ -41,10 +41,11 @@ type Recipe struct {
 	BaseFlow bool `json:"base_flow"`
 	// TokenOnly trains the modifier token's rows alone and keeps every attn2
 	// to_k/to_v at the base model's (textual-inversion style; an extension of the
-	// reference, which trains both). The graph, losses and base flow are unchanged;
-	// the projections' gradients are dropped before clipping, so the clipping norm
-	// counts the token rows only. Deltas and checkpoints hold the rows alone (a missing
-	// projection is the base model's), and several ranks average the rows alone.
+	// reference, which trains both). The forward graph, losses and base flow are
+	// unchanged (the base flow reads the unchanging projections instead of copies); the
+	// backward pass computes no projection or text_projection gradient, so the clipping
+	// norm counts the token rows only. Deltas and checkpoints hold the rows alone (a
+	// missing projection is the base model's), and several ranks average the rows alone.
 	// An entry is then the base model's own K/V of a learnt word, the form of a
 	// perfect entry (docs/eval.md).
 	TokenOnly bool `json:"token_only,omitempty"`

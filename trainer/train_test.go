@@ -13,6 +13,7 @@ import (
 	"github.com/latexblend/latexblend/allreduce"
 	"github.com/latexblend/latexblend/devcluster"
 	"github.com/latexblend/latexblend/internal/goldentest"
+	"github.com/latexblend/latexblend/nn"
 )
 
 // testRecipe is a fast recipe for the tiny model: 32 px (16×16 latents).
@@ -297,8 +298,11 @@ func testDataParallelMatchesBigBatch(t *testing.T, testRecipe func(int) Recipe) 
 				t.Logf("step %d: rank %d's gradient differs from a serial recomputation by rounding only: %s", s, r, rec.mismatch)
 			}
 		}
-		grads := ranks[0].tr.gradBuffers()
-		if trained := len(grads) - ranks[0].untrainedGrads(grads); len(recs[0].local) != trained+1 {
+		trained := len(ranks[0].tr.gradBuffers())
+		if tr := ranks[0].tr; ranks[0].recipe.TokenOnly && trained != len(tr.tables)*len(tr.rows) {
+			t.Errorf("step %d: a token-only step has %d gradient buffers, want the %d token rows alone", s, trained, len(tr.tables)*len(tr.rows))
+		}
+		if len(recs[0].local) != trained+1 {
 			t.Errorf("step %d: the ranks averaged %d buffers, want the %d trained gradients and the losses", s, len(recs[0].local), trained)
 		}
 		if m := checkMean([2][][]float32{recs[0].local, recs[1].local}, [2][][]float32{recs[0].reduced, recs[1].reduced}, ranks[0].allReduceBufferName); m != "" {
@@ -384,6 +388,29 @@ func TestTokenOnly(t *testing.T) {
 			t.Fatal(err)
 		}
 		return sr
+	}
+	// The backward pass gives the token rows the full recipe's gradient without
+	// computing any projection's.
+	d0, err := tok.DrawStep(data, 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tr := range []*Trainer{tok, full} {
+		if _, _, err := tr.forward(d0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tokGrads, fullGrads := tok.tr.gradBuffers(), full.tr.gradBuffers()
+	if len(tokGrads) != 2 {
+		t.Fatalf("token-only step has %d gradient buffers, want the 2 modifier rows", len(tokGrads))
+	}
+	if d := maxRelDiff(tokGrads, fullGrads[len(fullGrads)-2:]); d > 1e-5 {
+		t.Errorf("token rows' gradient differs from the full recipe's by %.3g relative", d)
+	}
+	for _, p := range slices.Concat(tok.tr.kv, []*nn.Param{tok.tr.projection}) {
+		if p.Trainable() || p.Grad != nil {
+			t.Errorf("%s gets a gradient in token-only training", p.Name)
+		}
 	}
 	for i := range 3 {
 		sr, fr := step(tok, i), step(full, i)

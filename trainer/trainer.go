@@ -62,8 +62,12 @@ func NewTrainer(base *Base, r Recipe, reducer Reducer) (*Trainer, error) {
 		latentChannels: cfg.InChannels, contextDim: cfg.CrossAttentionDim[0],
 		pooledDim: base.Prompt.TextEncoder2.Model.Config.ProjectionDim,
 	}
-	for i, f := range tr.frozen {
-		t.frozenOf[tr.kv[i].Name] = f
+	for i, w := range tr.kv {
+		if r.BaseFlow && r.TokenOnly {
+			t.frozenOf[w.Name] = w // kv never move, so they are their own frozen copies
+		} else if tr.frozen != nil {
+			t.frozenOf[w.Name] = tr.frozen[i]
+		}
 	}
 	t.prog = nn.NewProgram(base.UNet.Params(), t.buildStep, nn.Hooks{})
 	t.opt = newAdamW(r, t.paramSizes())
@@ -94,16 +98,6 @@ func (t *Trainer) trainedKV() []*nn.Param {
 		return nil
 	}
 	return t.tr.kv
-}
-
-// untrainedGrads is how many of the gradient buffers grads (gradBuffers' order), at
-// their start, the recipe does not train: all but the token rows' with
-// Recipe.TokenOnly, else none (the full recipe averages and clips every buffer).
-func (t *Trainer) untrainedGrads(grads [][]float32) int {
-	if !t.recipe.TokenOnly {
-		return 0
-	}
-	return len(grads) - t.tr.tokenGradCount()
 }
 
 // optimized lists the optimizer's slots: every trained kv weight, then the modifier
@@ -162,20 +156,15 @@ func (t *Trainer) TrainStep(ctx context.Context, d *StepData) (*StepResult, erro
 	if err != nil {
 		return nil, err
 	}
+	// With Recipe.TokenOnly these are the token rows alone: the ranks average them
+	// alone, and clipping sees their norm alone.
 	grads := t.tr.gradBuffers()
-	// With Recipe.TokenOnly only the token rows (the last slices) are trained: the
-	// ranks average them alone, and every other gradient (kv, the base flow's copies,
-	// text_projection) is dropped so that clipping sees the rows' norm alone.
-	untrained := t.untrainedGrads(grads)
 	if t.reducer != nil {
 		losses := []float32{float32(sr.Loss), float32(sr.InstanceLoss), float32(sr.PriorLoss)}
-		if err := t.reducer.AllReduce(ctx, allreduce.Mean, append(slices.Clip(grads[untrained:]), losses)...); err != nil {
+		if err := t.reducer.AllReduce(ctx, allreduce.Mean, append(slices.Clip(grads), losses)...); err != nil {
 			return nil, fmt.Errorf("training step %d: averaging gradients: %w", t.step+1, err)
 		}
 		sr.Loss, sr.InstanceLoss, sr.PriorLoss = float64(losses[0]), float64(losses[1]), float64(losses[2])
-	}
-	for _, g := range grads[:untrained] {
-		clear(g)
 	}
 	sr.GradNorm = clipGradNorm(grads, t.recipe.MaxGradNorm)
 	if err := t.applyUpdate(); err != nil {
