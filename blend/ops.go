@@ -2,12 +2,8 @@ package blend
 
 import (
 	"fmt"
-	"hash"
-	"hash/fnv"
 	"math"
-	"sync/atomic"
 
-	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
@@ -16,92 +12,9 @@ import (
 
 // The two graph ops LatexBlend needs beyond unet.Edits: the blending-guidance loss of
 // one cross-attention layer (with its gradient) and the rectification's score
-// modulation. Like the nn package's ops, every application has a unique hash (gorgonia
-// merges nodes whose hashes collide) and never aliases its inputs.
-
-var opSeq atomic.Uint64
-
-type blendOp struct {
-	sig    string
-	id     uint64
-	inDims []int
-	out    tensor.Shape
-	do     func(in []*tensor.Dense) (*tensor.Dense, error)
-	diff   []bool
-	grad   func(in G.Nodes, out, dy *G.Node) (G.Nodes, error)
-}
-
-func (o *blendOp) Arity() int { return len(o.inDims) }
-
-func (o *blendOp) Type() hm.Type {
-	a := hm.TypeVariable('a')
-	ts := make(hm.Types, 0, len(o.inDims)+1)
-	for _, d := range o.inDims {
-		ts = append(ts, G.TensorType{Dims: d, Of: a})
-	}
-	ts = append(ts, G.TensorType{Dims: len(o.out), Of: a})
-	return hm.NewFnType(ts...)
-}
-
-func (o *blendOp) InferShape(...G.DimSizer) (tensor.Shape, error) { return o.out.Clone(), nil }
-func (o *blendOp) ReturnsPtr() bool                               { return false }
-func (o *blendOp) CallsExtern() bool                              { return false }
-func (o *blendOp) OverwritesInput() int                           { return -1 }
-func (o *blendOp) String() string                                 { return o.sig }
-func (o *blendOp) WriteHash(h hash.Hash)                          { fmt.Fprintf(h, "blend.%s#%d", o.sig, o.id) }
-
-func (o *blendOp) Hashcode() uint32 {
-	h := fnv.New32a()
-	o.WriteHash(h)
-	return h.Sum32()
-}
-
-func (o *blendOp) Do(vals ...G.Value) (G.Value, error) {
-	ins := make([]*tensor.Dense, len(vals))
-	for i, v := range vals {
-		d, ok := v.(*tensor.Dense)
-		if !ok {
-			return nil, fmt.Errorf("blend: %s: input %d is a %T", o.sig, i, v)
-		}
-		if d.IsView() || !d.IsNativelyAccessible() {
-			d = d.Materialize().(*tensor.Dense)
-		}
-		ins[i] = d
-	}
-	out, err := o.do(ins)
-	if err != nil {
-		return nil, fmt.Errorf("blend: %s: %w", o.sig, err)
-	}
-	return out, nil
-}
-
-func (o *blendOp) DiffWRT(n int) []bool {
-	d := make([]bool, n)
-	if o.grad != nil {
-		copy(d, o.diff)
-	}
-	return d
-}
-
-func (o *blendOp) SymDiff(in G.Nodes, out, dy *G.Node) (G.Nodes, error) {
-	if o.grad == nil {
-		return nil, fmt.Errorf("blend: %s has no gradient", o.sig)
-	}
-	return o.grad(in, out, dy)
-}
-
-func applyOp(sig string, out tensor.Shape, do func([]*tensor.Dense) (*tensor.Dense, error), diff []bool, grad func(G.Nodes, *G.Node, *G.Node) (G.Nodes, error), ins ...*G.Node) (*G.Node, error) {
-	dims := make([]int, len(ins))
-	for i, n := range ins {
-		dims[i] = n.Shape().Dims()
-	}
-	op := &blendOp{sig: sig, id: opSeq.Add(1), inDims: dims, out: out.Clone(), do: do, diff: diff, grad: grad}
-	n, err := G.ApplyOp(op, ins...)
-	if err != nil {
-		return nil, fmt.Errorf("blend: %s: %w", sig, err)
-	}
-	return n, nil
-}
+// modulation. They are nn.ApplyDense nodes, so like the nn package's ops every
+// application has a unique hash (gorgonia merges nodes whose hashes collide) and
+// never aliases its inputs.
 
 func epsOf(dt tensor.Dtype) float64 {
 	if dt == tensor.Float32 {
@@ -160,13 +73,13 @@ func guidanceLoss(probs *G.Node, h, w int, spec LossSpec) (*G.Node, error) {
 			}
 			return nn.DenseFromFloat64(in[0].Dtype(), g, shape...), nil
 		}
-		gn, err := applyOp("GuidanceLossGrad", shape, gdo, nil, nil, in[0], dy)
+		gn, err := nn.ApplyDense("blend.GuidanceLossGrad", gdo, shape, nil, nil, in[0], dy)
 		if err != nil {
 			return nil, err
 		}
 		return G.Nodes{gn}, nil
 	}
-	return applyOp("GuidanceLoss", tensor.Shape{1}, do, []bool{true}, grad, probs)
+	return nn.ApplyDense("blend.GuidanceLoss", do, tensor.Shape{1}, []bool{true}, grad, probs)
 }
 
 // rectifyScores applies the rectification to scores [B, heads, Lq, Lk] with per-row
@@ -192,7 +105,7 @@ func rectifyScores(scores, boost, sup *G.Node) (*G.Node, error) {
 		}
 		return nil, fmt.Errorf("unsupported dtype %v", in[0].Dtype())
 	}
-	return applyOp("RectifyScores", s, do, nil, nil, scores, boost, sup)
+	return nn.ApplyDense("blend.RectifyScores", do, s, nil, nil, scores, boost, sup)
 }
 
 func rectifyRows[T float32 | float64](sc, boost, sup, out []T, bs, heads, lq, lk int) {
@@ -257,5 +170,5 @@ func headMeanRows(probs *G.Node, rows []int) (*G.Node, error) {
 		}
 		return nn.DenseFromFloat64(in[0].Dtype(), acc, out...), nil
 	}
-	return applyOp("HeadMeanRows", out, do, nil, nil, probs)
+	return nn.ApplyDense("blend.HeadMeanRows", do, out, nil, nil, probs)
 }

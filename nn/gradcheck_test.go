@@ -232,6 +232,9 @@ func opCases() []opCase {
 	}
 	noIDs := map[string]bool{"ids": true}
 	return []opCase{
+		{name: "ApplyDense", inputs: []namedShape{in("x", 2, 3)}, build: func(b *Builder, n map[string]*G.Node) (*G.Node, error) {
+			return denseSquare(n["x"])
+		}},
 		{name: "Reshape", inputs: []namedShape{in("x", 2, 3, 4)}, build: func(b *Builder, n map[string]*G.Node) (*G.Node, error) {
 			r, err := b.Reshape(n["x"], 4, 6)
 			if err != nil {

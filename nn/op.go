@@ -29,6 +29,8 @@ type kernelOp struct {
 	out    tensor.Shape
 	f32    func(in [][]float32, out []float32) error
 	f64    func(in [][]float64, out []float64) error
+	// dense, when set, replaces f32/f64: it makes the output tensor itself (ApplyDense).
+	dense DenseKernel
 	// diff says which inputs get a gradient; grad builds their gradient nodes (nil
 	// entries where diff is false). A nil grad makes the op a backward-only op.
 	diff []bool
@@ -92,6 +94,16 @@ func (o *kernelOp) Do(vals ...G.Value) (G.Value, error) {
 		}
 		ins[i] = d
 	}
+	if o.dense != nil {
+		out, err := o.dense(ins)
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("nn: %s: %w", o.sig, err)
+		case out == nil || !out.Shape().Eq(o.out) || out.Dtype() != dt:
+			return nil, fmt.Errorf("nn: %s: the kernel made %v, the graph expects %v %v", o.sig, describe(out), dt, o.out)
+		}
+		return out, nil
+	}
 	out := tensor.New(tensor.Of(dt), tensor.WithShape(o.out.Clone()...))
 	var err error
 	switch dt {
@@ -143,19 +155,47 @@ type kernel struct {
 
 // apply adds a kernelOp node to the graph of the first input.
 func apply(sig string, k kernel, out tensor.Shape, diff []bool, grad func(in G.Nodes, out, dy *G.Node) (G.Nodes, error), ins ...*G.Node) (*G.Node, error) {
-	dims := make([]int, len(ins))
+	return applyOp(&kernelOp{sig: sig, out: out.Clone(), f32: k.f32, f64: k.f64, diff: diff, grad: grad}, ins)
+}
+
+// applyOp numbers op, records its inputs' ranks and adds it to the first input's graph.
+func applyOp(op *kernelOp, ins []*G.Node) (*G.Node, error) {
+	op.inDims = make([]int, len(ins))
 	for i, n := range ins {
 		if n == nil {
-			return nil, fmt.Errorf("nn: %s: input %d is nil", sig, i)
+			return nil, fmt.Errorf("nn: %s: input %d is nil", op.sig, i)
 		}
-		dims[i] = n.Shape().Dims()
+		op.inDims[i] = n.Shape().Dims()
 	}
-	op := &kernelOp{sig: sig, id: opSeq.Add(1), inDims: dims, out: out.Clone(), f32: k.f32, f64: k.f64, diff: diff, grad: grad}
+	op.id = opSeq.Add(1)
 	n, err := G.ApplyOp(op, ins...)
 	if err != nil {
-		return nil, fmt.Errorf("nn: %s: %w", sig, err)
+		return nil, fmt.Errorf("nn: %s: %w", op.sig, err)
 	}
 	return n, nil
+}
+
+// DenseKernel computes an op's output tensor from its inputs (dense, contiguous, of
+// one dtype). The output must be new memory of the shape and dtype given to ApplyDense.
+type DenseKernel func(in []*tensor.Dense) (*tensor.Dense, error)
+
+// ApplyDense adds a node computing k to the graph of the first input, for ops built
+// outside this package (LatexBlend's guidance loss and rectification). It is the same
+// op type as this package's, so it has a unique hash and never aliases an input. diff
+// and grad are as for this package's ops: grad builds the gradients of the inputs
+// marked in diff; nil makes a node that has no gradient.
+func ApplyDense(sig string, k DenseKernel, out tensor.Shape, diff []bool, grad func(in G.Nodes, out, dy *G.Node) (G.Nodes, error), ins ...*G.Node) (*G.Node, error) {
+	if k == nil {
+		return nil, fmt.Errorf("nn: %s: no kernel", sig)
+	}
+	return applyOp(&kernelOp{sig: sig, out: out.Clone(), dense: k, diff: diff, grad: grad}, ins)
+}
+
+func describe(t *tensor.Dense) string {
+	if t == nil {
+		return "no tensor"
+	}
+	return fmt.Sprintf("%v %v", t.Dtype(), t.Shape())
 }
 
 // backwardOp adds a node that is only ever part of a backward pass.
