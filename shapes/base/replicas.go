@@ -107,6 +107,19 @@ func (s *replicaSet) run(in map[string]*tensor.Dense, n int, outputs ...string) 
 	return loss, out, nil
 }
 
+// update clips the first replica's gradients to a global norm of 1, runs opt at
+// step's learning rate on its weights and copies them to the other replicas. It
+// returns the gradient norm before clipping.
+func (s *replicaSet) update(opt *nn.AdamW, lr lrSchedule, step int) (float64, error) {
+	norm := clipGradNorm(s.params[0], 1)
+	opt.LR = lr.at(step)
+	if err := opt.Step(s.params[0]); err != nil {
+		return norm, err
+	}
+	s.sync()
+	return norm, nil
+}
+
 // sync copies the first replica's trainable weights to the others.
 func (s *replicaSet) sync() {
 	for _, ps := range s.params[1:] {

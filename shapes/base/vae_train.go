@@ -194,13 +194,8 @@ func (t *vaeTrainer) step(step int, x *tensor.Dense) (vaeStats, error) {
 	if !finite(st.Loss) {
 		return st, fmt.Errorf("vae step %d: loss is %v", step, st.Loss)
 	}
-	st.GradNorm = clipGradNorm(t.params, 1)
-	t.opt.LR = t.lr.at(step)
-	if err := t.opt.Step(t.params); err != nil {
-		return st, err
-	}
-	t.set.sync()
-	return st, nil
+	st.GradNorm, err = t.set.update(t.opt, t.lr, step)
+	return st, err
 }
 
 // scalarOf reads a one-element tensor.
