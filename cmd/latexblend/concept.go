@@ -289,6 +289,7 @@ func progressLine(j *pb.Job) string {
 func newConceptLsCmd() *cobra.Command {
 	var (
 		f     clientFlags
+		list  listFlags
 		class string
 	)
 	cmd := &cobra.Command{
@@ -297,23 +298,30 @@ func newConceptLsCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withCoordinator(cmd, &f, func(ctx context.Context, api pb.CoordinatorClient) error {
-				resp, err := api.ListConcepts(ctx, &pb.ListConceptsRequest{ClassNoun: class, PageSize: pb.MaxPageSize})
+				concepts, err := allPages(func(token string) ([]*pb.Concept, string, error) {
+					resp, err := api.ListConcepts(ctx, &pb.ListConceptsRequest{ClassNoun: class, PageSize: list.pageSize, PageToken: token})
+					return resp.GetConcepts(), resp.GetNextPageToken(), err
+				})
 				if err != nil {
 					return err
 				}
+				if list.json {
+					return writeJSONLines(cmd.OutOrStdout(), concepts...)
+				}
 				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "NAME\tCLASS\tTOKEN\tN_TOK\tBYTES\tBASE MODEL\tJOB\tCREATED")
-				for _, c := range resp.Concepts {
+				for _, c := range concepts {
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", c.Name, c.ClassNoun, c.ModifierToken, c.NTok, c.SizeBytes,
 						shortModelID(c.BaseModelId), orDash(c.JobId), c.Created.AsTime().Local().Format(time.DateTime))
 				}
 				tw.Flush()
-				fmt.Fprintf(cmd.OutOrStdout(), "concepts=%d\n", len(resp.Concepts))
+				fmt.Fprintf(cmd.OutOrStdout(), "concepts=%d\n", len(concepts))
 				return nil
 			})
 		},
 	}
 	f.register(cmd)
+	list.register(cmd, "concepts")
 	cmd.Flags().StringVar(&class, "class", "", "only concepts of this class noun")
 	return cmd
 }
@@ -326,7 +334,10 @@ func shortModelID(id string) string {
 }
 
 func newConceptShowCmd() *cobra.Command {
-	var f clientFlags
+	var (
+		f   clientFlags
+		out outputFlags
+	)
 	cmd := &cobra.Command{
 		Use:   "show NAME",
 		Short: "Show one concept's metadata",
@@ -338,6 +349,9 @@ func newConceptShowCmd() *cobra.Command {
 					return err
 				}
 				c, w := resp.Concept, cmd.OutOrStdout()
+				if out.json {
+					return writeJSONLines(w, c)
+				}
 				fmt.Fprintf(w, "name:        %s\nclass noun:  %s\ntoken:       %s\nn_tok:       %d\n", c.Name, c.ClassNoun, c.ModifierToken, c.NTok)
 				fmt.Fprintf(w, "places:      %d\n", c.Places)
 				fmt.Fprintf(w, "digest:      %s\nbytes:       %d\nbase model:  %s\n", c.Digest, c.SizeBytes, orDash(c.BaseModelId))
@@ -348,6 +362,7 @@ func newConceptShowCmd() *cobra.Command {
 		},
 	}
 	f.register(cmd)
+	out.register(cmd, "the concept")
 	return cmd
 }
 

@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"image"
 	"image/png"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -148,6 +150,48 @@ func TestConceptAndJobsCommands(t *testing.T) {
 		!strings.Contains(err.Error(), "place_fillers") {
 		t.Errorf("concept add with too few fillers: %v", err)
 	}
+	// Every page is listed, and --json gives the records whole.
+	if out := must("concept", "ls", "--page-size", "1"); !strings.Contains(out, "mydog") || !strings.Contains(out, "copy") ||
+		!strings.Contains(out, "tokdog") || !strings.Contains(out, "concepts=3") {
+		t.Errorf("concept ls --page-size 1:\n%s", out)
+	}
+	if out := must("jobs", "ls", "--page-size", "1"); !strings.Contains(out, jobID) || !strings.Contains(out, tokJob[1]) || !strings.Contains(out, "jobs=2") {
+		t.Errorf("jobs ls --page-size 1:\n%s", out)
+	}
+	if _, err := run(ctx, "jobs", "ls", "--page-size", "1001"); err == nil || !strings.Contains(err.Error(), "page_size") {
+		t.Errorf("jobs ls --page-size 1001: %v", err)
+	}
+	type conceptJSON struct {
+		Name   string `json:"name"`
+		Digest string `json:"digest"`
+		Places int    `json:"places"`
+		JobID  string `json:"job_id"`
+	}
+	var listed []conceptJSON
+	for _, line := range strings.Split(strings.TrimSpace(must("concept", "ls", "--json", "--page-size", "2")), "\n") {
+		listed = append(listed, decodeJSON[conceptJSON](t, line))
+	}
+	if len(listed) != 3 || !slices.Contains(listed, conceptJSON{Name: "mydog", Digest: digest, Places: 1, JobID: jobID}) {
+		t.Errorf("concept ls --json: %+v", listed)
+	}
+	type jobJSON struct {
+		ID   string `json:"id"`
+		Spec struct {
+			TokenOnly    bool     `json:"token_only"`
+			Places       int      `json:"places"`
+			PlaceFillers []string `json:"place_fillers"`
+		} `json:"spec"`
+		Status struct {
+			State string `json:"state"`
+		} `json:"status"`
+	}
+	if j := decodeJSON[jobJSON](t, must("jobs", "show", tokJob[1], "--json")); j.ID != tokJob[1] || !j.Spec.TokenOnly || j.Spec.Places != 3 ||
+		!slices.Equal(j.Spec.PlaceFillers, []string{"cat", "cow"}) || j.Status.State != "JOB_STATE_DONE" {
+		t.Errorf("jobs show --json: %+v", j)
+	}
+	if c := decodeJSON[conceptJSON](t, must("concept", "show", "tokdog", "--json")); c.Name != "tokdog" || c.JobID != tokJob[1] {
+		t.Errorf("concept show --json: %+v", c)
+	}
 	must("jobs", "rm", tokJob[1])
 	must("concept", "rm", "tokdog")
 	if out := must("jobs", "cancel", jobID); !strings.Contains(out, "state=done") {
@@ -217,4 +261,14 @@ func TestConceptAddWaitSurvivesCoordinatorLoss(t *testing.T) {
 	if !strings.Contains(out, "lost the coordinator") || !strings.Contains(out, "state=done concept=survivor") {
 		t.Errorf("output does not show the reconnection and the end:\n%s", out)
 	}
+}
+
+// decodeJSON parses one JSON object of a --json output into a T.
+func decodeJSON[T any](t *testing.T, line string) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal([]byte(line), &v); err != nil {
+		t.Fatalf("not a JSON object: %v\n%s", err, line)
+	}
+	return v
 }

@@ -78,6 +78,7 @@ func jobStateName(s pb.JobState) string {
 func newJobsLsCmd() *cobra.Command {
 	var (
 		f      clientFlags
+		list   listFlags
 		states []string
 	)
 	cmd := &cobra.Command{
@@ -85,7 +86,7 @@ func newJobsLsCmd() *cobra.Command {
 		Short: "List jobs, newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			req := &pb.ListJobsRequest{PageSize: pb.MaxPageSize}
+			req := &pb.ListJobsRequest{PageSize: list.pageSize}
 			for _, s := range states {
 				st, err := parseJobState(s)
 				if err != nil {
@@ -94,25 +95,33 @@ func newJobsLsCmd() *cobra.Command {
 				req.States = append(req.States, st)
 			}
 			return withCoordinator(cmd, &f, func(ctx context.Context, api pb.CoordinatorClient) error {
-				resp, err := api.ListJobs(ctx, req)
+				jobs, err := allPages(func(token string) ([]*pb.Job, string, error) {
+					req.PageToken = token
+					resp, err := api.ListJobs(ctx, req)
+					return resp.GetJobs(), resp.GetNextPageToken(), err
+				})
 				if err != nil {
 					return err
 				}
+				if list.json {
+					return writeJSONLines(cmd.OutOrStdout(), jobs...)
+				}
 				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "ID\tSTATE\tCONCEPT\tCLASS\tWORKERS\tSTEP\tLOSS\tGEN\tCREATED")
-				for _, j := range resp.Jobs {
+				for _, j := range jobs {
 					st := j.Status
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d/%d\t%.4g\t%d\t%s\n", j.Id, jobStateName(st.State), j.Spec.ConceptName,
 						j.Spec.ClassNoun, j.Spec.Workers, st.Step, st.TotalSteps, st.Loss, st.Generation,
 						st.Created.AsTime().Local().Format(time.DateTime))
 				}
 				tw.Flush()
-				fmt.Fprintf(cmd.OutOrStdout(), "jobs=%d\n", len(resp.Jobs))
+				fmt.Fprintf(cmd.OutOrStdout(), "jobs=%d\n", len(jobs))
 				return nil
 			})
 		},
 	}
 	f.register(cmd)
+	list.register(cmd, "jobs")
 	cmd.Flags().StringSliceVar(&states, "state", nil, "only jobs in these states (pending, running, done, failed, cancelled)")
 	return cmd
 }
@@ -173,7 +182,10 @@ func entryPlan(sp *pb.ConceptJobSpec) string {
 }
 
 func newJobsShowCmd() *cobra.Command {
-	var f clientFlags
+	var (
+		f   clientFlags
+		out outputFlags
+	)
 	cmd := &cobra.Command{
 		Use:   "show ID",
 		Short: "Show a job's spec and status",
@@ -184,12 +196,16 @@ func newJobsShowCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
+				if out.json {
+					return writeJSONLines(cmd.OutOrStdout(), resp.Job)
+				}
 				printJobDetails(cmd.OutOrStdout(), resp.Job)
 				return nil
 			})
 		},
 	}
 	f.register(cmd)
+	out.register(cmd, "the job")
 	return cmd
 }
 
