@@ -13,9 +13,9 @@ import (
 
 // trainables are the parameters one training step touches.
 type trainables struct {
-	// kv are the UNet's attn2 to_k / to_v weights in store order.
+	// kv are the UNet's attn2 to_k / to_v weights in store order. Recipe.TokenOnly
+	// leaves them untrainable: no gradient is computed for them.
 	kv []*nn.Param
-	// Recipe.TokenOnly leaves them untrainable: no gradient is computed for them.
 	// frozen holds the base flow's to_1k / to_1v copies of the pretrained kv (same
 	// order), nil without the base flow or with Recipe.TokenOnly (kv never move then,
 	// so the base flow reads kv itself). They get gradients (the reference's copies have
@@ -90,8 +90,8 @@ func prepare(base *Base, r Recipe) (*trainables, int, error) {
 	tr.kv = u.Trainable()
 	if r.TokenOnly {
 		// Token-only steps leave the projections as they are, so the backward pass
-		// skips their gradients (about 0.7 G values for SDXL, twice that with the
-		// base flow's copies).
+		// skips their gradients (about 340 M values for SDXL), and the base flow
+		// needs no copies of them (as many again, and their gradients).
 		u.SetTrainable(func(string) bool { return false })
 		return tr, modifier, nil
 	}
