@@ -60,10 +60,7 @@ func (c *Coordinator) cleanupJob(ctx context.Context, j *pb.Job) error {
 // deleteObjectsWithPrefix deletes the objects of store whose names start with prefix
 // and, when before is set, were last modified before it.
 func deleteObjectsWithPrefix(ctx context.Context, store jetstream.ObjectStore, prefix string, before time.Time) error {
-	objs, err := store.List(ctx)
-	if errors.Is(err, jetstream.ErrNoObjectsFound) {
-		return nil
-	}
+	objs, err := listObjects(ctx, store)
 	if err != nil {
 		return fmt.Errorf("list objects: %w", err)
 	}
@@ -87,10 +84,7 @@ func (c *Coordinator) sweepUploads(ctx context.Context) error {
 		return nil
 	}
 	store := c.buckets[trainer.BucketDatasets]
-	objs, err := store.List(ctx)
-	if errors.Is(err, jetstream.ErrNoObjectsFound) {
-		return nil
-	}
+	objs, err := listObjects(ctx, store)
 	if err != nil {
 		return fmt.Errorf("list uploads: %w", err)
 	}
@@ -121,10 +115,7 @@ func (c *Coordinator) sweepUploads(ctx context.Context) error {
 // what a rank 0 left behind when it died between storing its entry and registering it.
 func (c *Coordinator) sweepEntries(ctx context.Context, cutoff time.Time) error {
 	store := c.buckets[trainer.BucketConcepts]
-	objs, err := store.List(ctx)
-	if errors.Is(err, jetstream.ErrNoObjectsFound) {
-		return nil
-	}
+	objs, err := listObjects(ctx, store)
 	if err != nil {
 		return fmt.Errorf("list entries: %w", err)
 	}

@@ -249,10 +249,7 @@ func (c *cluster) waitState(ctx context.Context, id string, want pb.JobState, wi
 // objects lists the names in a bucket with the given prefix.
 func (c *cluster) objects(ctx context.Context, bucket, prefix string) []string {
 	c.t.Helper()
-	infos, err := c.buckets[bucket].List(ctx)
-	if errors.Is(err, jetstream.ErrNoObjectsFound) {
-		return nil
-	}
+	infos, err := coordinator.ListObjects(ctx, c.buckets[bucket])
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -153,10 +153,7 @@ func (c *Coordinator) deleteUploads(ctx context.Context, uploadID string) error 
 
 // DeleteUploads removes every object under uploads/<uploadID>/ from store.
 func DeleteUploads(ctx context.Context, store jetstream.ObjectStore, uploadID string) error {
-	objs, err := store.List(ctx)
-	if errors.Is(err, jetstream.ErrNoObjectsFound) {
-		return nil
-	}
+	objs, err := listObjects(ctx, store)
 	if err != nil {
 		return fmt.Errorf("list uploads: %w", err)
 	}
