@@ -135,12 +135,20 @@ func TestConceptAndJobsCommands(t *testing.T) {
 		!strings.Contains(out, `entry:           from "photo of <new1> dog"`+"\n") || strings.Contains(out, "token_only") {
 		t.Errorf("jobs show:\n%s", out)
 	}
-	// The token-only and per-place options reach the job's spec.
+	// The token-only and per-place options reach the job's spec. Submitted without
+	// --wait, the job is followed to its end by jobs watch.
 	out = must("concept", "add", "tokdog", "--class", "dog", "--images", images, "--steps", "2", "--lr", "5e-3",
-		"--token-only", "--places", "3", "--fillers", "cat,cow", "--wait", "--no-progress")
-	tokJob := regexp.MustCompile(`job=(\S+) state=done concept=tokdog`).FindStringSubmatch(out)
-	if tokJob == nil {
-		t.Fatalf("concept add --token-only --places:\n%s", out)
+		"--token-only", "--places", "3", "--fillers", "cat,cow")
+	tokJob := regexp.MustCompile(`job=(\S+) concept=tokdog state=pending`).FindStringSubmatch(out)
+	if tokJob == nil || strings.Contains(out, "state=done") {
+		t.Fatalf("concept add --token-only --places without --wait:\n%s", out)
+	}
+	if out := must("jobs", "watch", tokJob[1], "--no-progress"); !strings.Contains(out, "job="+tokJob[1]+" state=done concept=tokdog digest=sha256:") ||
+		!strings.Contains(out, "steps=2 generation=1") {
+		t.Errorf("jobs watch:\n%s", out)
+	}
+	if _, err := run(ctx, "jobs", "watch", "01ARZ3NDEKTSV4RRFFQ69G5FAV"); err == nil || !strings.Contains(err.Error(), "NotFound") {
+		t.Errorf("jobs watch of an unknown job: %v", err)
 	}
 	if out := must("jobs", "show", tokJob[1]); !strings.Contains(out, "seed=0 token_only\n") ||
 		!strings.Contains(out, `entry:           from "photo of <new1> dog", 3 places (after cat, cow)`) {

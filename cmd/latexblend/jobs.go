@@ -59,7 +59,7 @@ func newJobsCmd() *cobra.Command {
 		Use:   "jobs",
 		Short: "List, inspect, cancel and delete concept onboarding jobs",
 	}
-	cmd.AddCommand(newJobsLsCmd(), newJobsShowCmd(), newJobsCancelCmd(), newJobsRmCmd())
+	cmd.AddCommand(newJobsLsCmd(), newJobsShowCmd(), newJobsWatchCmd(), newJobsCancelCmd(), newJobsRmCmd())
 	return cmd
 }
 
@@ -206,6 +206,31 @@ func newJobsShowCmd() *cobra.Command {
 	}
 	f.register(cmd)
 	out.register(cmd, "the job")
+	return cmd
+}
+
+func newJobsWatchCmd() *cobra.Command {
+	var (
+		f          clientFlags
+		noProgress bool
+	)
+	cmd := &cobra.Command{
+		Use:   "watch ID",
+		Short: "Follow a job with a progress bar until it ends (as concept add --wait does)",
+		Long: `Follow a job with a progress bar until it ends, as concept add --wait does: for a job
+submitted without --wait, or after the terminal that waited went away. Ends with
+job=… state=done concept=… digest=… steps=… generation=…, or fails when the job failed
+or was cancelled. A job that has already ended prints its final state at once.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withCoordinator(cmd, &f, func(ctx context.Context, api pb.CoordinatorClient) error {
+				out := cmd.OutOrStdout()
+				return followJob(ctx, api, &f, args[0], out, !noProgress && writerIsTerminal(out))
+			})
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().BoolVar(&noProgress, "no-progress", false, "print one line per update instead of a progress bar (the default when stdout is not a terminal)")
 	return cmd
 }
 
