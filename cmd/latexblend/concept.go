@@ -136,6 +136,7 @@ func newConceptAddCmd() *cobra.Command {
 				fmt.Fprintf(out, "job=%s concept=%s state=%s images=%d reg=%d workers=%d steps=%d\n", job.Id, s.ConceptName,
 					jobStateName(job.Status.State), len(inst), len(regImgs), job.Spec.Workers, job.Spec.Steps)
 				if !wait {
+					fmt.Fprintf(cmd.ErrOrStderr(), "follow it with: latexblend jobs watch %s\n", job.Id)
 					return nil
 				}
 				return followJob(ctx, api, &f, job.Id, out, !noProgress && writerIsTerminal(out))
