@@ -47,8 +47,12 @@ type ConceptCache struct {
 	bytes    int64
 	inflight map[string]*loadCall
 	// gen counts registry events per name, so a load that raced with a replacement
-	// does not cache what it read before the event.
-	gen map[string]uint64
+	// does not cache what it read before the event; epoch counts Clear calls, for the
+	// same reason across every name.
+	gen   map[string]uint64
+	epoch uint64
+	// watch opens the registry watch (c.cli.Watch; a test may end it early).
+	watch func(ctx context.Context, key string, opts ...clientv3.OpOption) clientv3.WatchChan
 }
 
 type loadCall struct {
@@ -73,11 +77,15 @@ type CacheConfig struct {
 
 // NewConceptCache builds an empty cache; call Watch to keep it consistent with the bank.
 func NewConceptCache(cfg CacheConfig) *ConceptCache {
-	return &ConceptCache{
+	c := &ConceptCache{
 		cli: cfg.Etcd, store: cfg.Store, identity: cfg.Identity, max: cfg.MaxBytes, metrics: cfg.metrics,
 		onChange: cfg.OnChange, lru: list.New(), items: map[string]*list.Element{},
 		inflight: map[string]*loadCall{}, gen: map[string]uint64{},
 	}
+	if c.cli != nil {
+		c.watch = c.cli.Watch
+	}
+	return c
 }
 
 // Get returns the named entry, from memory or the bank. hit says which.
@@ -108,7 +116,7 @@ func (c *ConceptCache) get(ctx context.Context, name string) (*cachedConcept, bo
 	}
 	call := &loadCall{done: make(chan struct{})}
 	c.inflight[name] = call
-	gen := c.gen[name]
+	gen, epoch := c.gen[name], c.epoch
 	c.mu.Unlock()
 	c.metrics.cacheMiss()
 
@@ -123,7 +131,7 @@ func (c *ConceptCache) get(ctx context.Context, name string) (*cachedConcept, bo
 	changed := false
 	c.mu.Lock()
 	delete(c.inflight, name)
-	if call.err == nil && c.gen[name] == gen && call.c.bytes <= c.max {
+	if call.err == nil && c.gen[name] == gen && c.epoch == epoch && call.c.bytes <= c.max {
 		c.items[name] = c.lru.PushFront(call.c)
 		c.bytes += call.c.bytes
 		for c.bytes > c.max {
@@ -223,32 +231,87 @@ func (c *ConceptCache) invalidate(name, digest string) {
 
 // Watch evicts entries as the registry changes until ctx ends. It starts from the
 // current revision; call it before serving.
+//
+// An etcd watch can end while ctx is live: the member loses its leader
+// (WithRequireLeader), the connection resets, or the revision it needs is compacted.
+// Watch then watches again from the first revision it has not seen, so no change is
+// missed; only when that revision is compacted away does it drop every entry (changes
+// may have been lost) and start again from the current one.
 func (c *ConceptCache) Watch(ctx context.Context) {
-	wch := c.cli.Watch(clientv3.WithRequireLeader(ctx), trainer.ConceptsPrefix, clientv3.WithPrefix())
-	for resp := range wch {
+	var next int64 // the first revision not yet seen; 0: start afresh
+	for attempt := 0; ctx.Err() == nil; attempt++ {
+		if next == 0 {
+			rev, err := c.currentRevision(ctx)
+			if err != nil {
+				c.pause(ctx, attempt)
+				continue
+			}
+			// Cleared after reading the revision: a load that starts later reads at
+			// least that revision, and the watch reports every change after it.
+			c.Clear()
+			next = rev + 1
+		}
+		if seen := c.watchFrom(ctx, next); seen > next {
+			next, attempt = seen, 0
+		} else if seen == 0 {
+			next = 0
+		}
+		c.pause(ctx, attempt)
+	}
+}
+
+// currentRevision is the registry's etcd revision now.
+func (c *ConceptCache) currentRevision(ctx context.Context) (int64, error) {
+	resp, err := c.cli.Get(ctx, trainer.ConceptsPrefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		return 0, err
+	}
+	return resp.Header.Revision, nil
+}
+
+// watchFrom applies the registry's changes from revision rev on until the watch ends,
+// and returns the first revision it has not seen: rev or later, or 0 when rev has
+// been compacted away.
+func (c *ConceptCache) watchFrom(ctx context.Context, rev int64) int64 {
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	defer cancel()
+	for resp := range c.watch(wctx, trainer.ConceptsPrefix, clientv3.WithPrefix(), clientv3.WithRev(rev)) {
+		if resp.CompactRevision != 0 {
+			return 0
+		}
 		for _, ev := range resp.Events {
 			name := strings.TrimPrefix(string(ev.Kv.Key), trainer.ConceptsPrefix)
-			if ev.Type == clientv3.EventTypeDelete {
-				c.invalidate(name, "")
-				continue
-			}
 			var rec trainer.ConceptRecord
-			if err := json.Unmarshal(ev.Kv.Value, &rec); err != nil {
+			switch {
+			case ev.Type == clientv3.EventTypeDelete:
 				c.invalidate(name, "")
-				continue
+			case json.Unmarshal(ev.Kv.Value, &rec) != nil:
+				c.invalidate(name, "")
+			default:
+				c.invalidate(name, rec.Digest)
 			}
-			c.invalidate(name, rec.Digest)
+			rev = max(rev, ev.Kv.ModRevision+1)
 		}
 		if resp.Canceled {
-			// Compaction or a lost leader: forget everything rather than risk a stale entry.
-			c.Clear()
+			break
 		}
+	}
+	return rev
+}
+
+// pause waits before the next watch: 100 ms doubling to 5 s over failed attempts.
+func (c *ConceptCache) pause(ctx context.Context, attempt int) {
+	d := min(100*time.Millisecond<<min(attempt, 6), 5*time.Second)
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
 	}
 }
 
 // Clear drops every entry.
 func (c *ConceptCache) Clear() {
 	c.mu.Lock()
+	c.epoch++
 	for name := range c.items {
 		c.gen[name]++
 		c.removeLocked(name)
