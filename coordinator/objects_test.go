@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/latexblend/latexblend/devcluster"
@@ -30,15 +29,11 @@ func TestListObjectsSurvivesConcurrentDeletes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer dc.Close()
-	nc, err := nats.Connect(dc.NATSURLs[0])
+	nc, js, err := dc.JetStream()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	store, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: "listrace"})
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 )
@@ -52,6 +54,21 @@ type Cluster struct {
 
 // NATSURL is the client URL of the first nats-server.
 func (c *Cluster) NATSURL() string { return c.NATSURLs[0] }
+
+// JetStream connects a client to the first nats-server and opens JetStream on it; the
+// caller closes the connection.
+func (c *Cluster) JetStream() (*nats.Conn, jetstream.JetStream, error) {
+	nc, err := nats.Connect(c.NATSURL())
+	if err != nil {
+		return nil, nil, fmt.Errorf("devcluster: connect to %s: %w", c.NATSURL(), err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, fmt.Errorf("devcluster: jetstream: %w", err)
+	}
+	return nc, js, nil
+}
 
 // NATSServer returns the i-th embedded nats-server, for tests that inspect its stats.
 func (c *Cluster) NATSServer(i int) *natsserver.Server { return c.nats[i] }

@@ -44,15 +44,11 @@ func TestStartEtcdAndNATS(t *testing.T) {
 	}
 	cli.Close()
 
-	nc, err := nats.Connect(c.NATSURL())
+	nc, js, err := c.JetStream()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if _, err := js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: "datasets"}); err != nil {
 		t.Fatalf("jetstream object store: %v", err)
 	}

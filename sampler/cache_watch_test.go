@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -87,15 +86,11 @@ func TestCacheWatchResumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cli.Close()
-	nc, err := nats.Connect(dc.NATSURL())
+	nc, js, err := dc.JetStream()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	store, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: trainer.BucketConcepts})
 	if err != nil {
 		t.Fatal(err)

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/latexblend/latexblend/coordinator"
@@ -69,15 +68,11 @@ func coordinatorClient(ctx context.Context, t *testing.T, st *devstack.Stack) (p
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	nc, err := nats.Connect(st.Cluster.NATSURL())
+	nc, js, err := st.Cluster.JetStream()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	datasets, err := coordinator.OpenDatasets(ctx, js)
 	if err != nil {
 		t.Fatal(err)
