@@ -17,9 +17,10 @@ type trainables struct {
 	// leaves them untrainable: no gradient is computed for them.
 	kv []*nn.Param
 	// frozen holds the base flow's to_1k / to_1v copies of the pretrained kv (same
-	// order), nil without the base flow or with Recipe.TokenOnly (kv never move then,
-	// so the base flow reads kv itself). They get gradients (the reference's copies have
-	// requires_grad=True, so its clipping norm includes them) but are never updated.
+	// order), nil without the base flow. With Recipe.TokenOnly it is kv itself: kv
+	// never move then, so the base flow needs no copies. The copies get gradients (the
+	// reference's have requires_grad=True, so its clipping norm includes them) but are
+	// never updated.
 	frozen []*nn.Param
 	// projection is text_encoder_2's text_projection. The reference leaves it
 	// unfrozen (only the encoder layers, final norm and position embeddings are frozen)
@@ -91,8 +92,11 @@ func prepare(base *Base, r Recipe) (*trainables, int, error) {
 	if r.TokenOnly {
 		// Token-only steps leave the projections as they are, so the backward pass
 		// skips their gradients (about 340 M values for SDXL), and the base flow
-		// needs no copies of them (as many again, and their gradients).
+		// reads them instead of copies (as many again, and their gradients).
 		u.SetTrainable(func(string) bool { return false })
+		if r.BaseFlow {
+			tr.frozen = tr.kv
+		}
 		return tr, modifier, nil
 	}
 	if r.BaseFlow {

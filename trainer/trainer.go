@@ -62,12 +62,8 @@ func NewTrainer(base *Base, r Recipe, reducer Reducer) (*Trainer, error) {
 		latentChannels: cfg.InChannels, contextDim: cfg.CrossAttentionDim[0],
 		pooledDim: base.Prompt.TextEncoder2.Model.Config.ProjectionDim,
 	}
-	for i, w := range tr.kv {
-		if r.BaseFlow && r.TokenOnly {
-			t.frozenOf[w.Name] = w // kv never move, so they are their own frozen copies
-		} else if tr.frozen != nil {
-			t.frozenOf[w.Name] = tr.frozen[i]
-		}
+	for i, f := range tr.frozen {
+		t.frozenOf[tr.kv[i].Name] = f
 	}
 	t.prog = nn.NewProgram(base.UNet.Params(), t.buildStep, nn.Hooks{})
 	t.opt = newAdamW(r, t.paramSizes())
